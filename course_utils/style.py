@@ -1,0 +1,111 @@
+"""The course's one plot style, applied per figure (never through global rcParams).
+
+Every figure in the course is made by :func:`new_figure`, so they share fonts, sizes and colour maps,
+and every figure shows itself as a PNG when it is the last value of a notebook cell, without
+``matplotlib.pyplot`` and its global state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import matplotlib as mpl
+from matplotlib.figure import Figure
+
+#: Sequential map for weights and probabilities (attention, gates): 0 is light, 1 is dark.
+WEIGHTS_CMAP = "viridis"
+#: Diverging map for signed values centred on 0 (hidden and cell states, differences).
+SIGNED_CMAP = "RdBu_r"
+#: Qualitative colours for lines (depths, models, heads in a legend).
+LINE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
+#: Resolution of figures in notebooks (and of their static PNG views).
+DPI = 90
+
+STYLE: dict[str, Any] = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": False,
+    "axes.prop_cycle": mpl.cycler(color=list(LINE_COLORS)),
+    "image.cmap": WEIGHTS_CMAP,
+    "figure.dpi": DPI,
+    "savefig.dpi": DPI,
+    "figure.constrained_layout.use": True,
+}
+
+
+@contextlib.contextmanager
+def course_style() -> Iterator[None]:
+    """Apply the course style inside a ``with`` block only (it is restored afterwards)."""
+    with mpl.rc_context(STYLE):
+        yield
+
+
+class CourseFigure(Figure):
+    """A ``Figure`` that renders itself as PNG in Jupyter with no pyplot involved.
+
+    Figures made with ``Figure()`` are not tracked by pyplot: they are not shown twice, not kept alive
+    by a global registry, and they are freed when the last reference goes.
+    """
+
+    def _repr_png_(self) -> bytes:
+        return figure_to_png(self)
+
+
+def figure_to_png(fig: Figure, dpi: int = DPI, *, fast: bool = False) -> bytes:
+    """Render ``fig`` to PNG bytes (used for static views and for widget redraws).
+
+    ``fast=True`` trades a slightly larger file for quicker compression (widget redraws).
+    """
+    buf = io.BytesIO()
+    pil_kwargs = {"compress_level": 1} if fast else None
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white", pil_kwargs=pil_kwargs)
+    return buf.getvalue()
+
+
+def new_figure(
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    figsize: tuple[float, float] | None = None,
+    squeeze: bool = True,
+    **subplot_kw: Any,
+) -> tuple[CourseFigure, Any]:
+    """Create a course-styled figure and its axes (like ``plt.subplots`` but with no global state).
+
+    Returns ``(fig, axes)``; ``axes`` is one ``Axes`` when ``squeeze`` and the grid is 1x1, otherwise a
+    NumPy array of axes.
+    """
+    if nrows < 1 or ncols < 1:
+        raise ValueError(f"need at least one row and one column, got {nrows}x{ncols}")
+    if figsize is None:
+        figsize = (min(3.2 * ncols + 0.6, 12.0), 2.6 * nrows + 0.4)
+    with course_style():
+        fig = CourseFigure(figsize=figsize, layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=squeeze, subplot_kw=subplot_kw or None)
+    return fig, axes
+
+
+def use_course_style() -> None:
+    """Apply the course style to every later figure of this session (an explicit, opt-in call)."""
+    mpl.rcParams.update(STYLE)
+
+
+def styled(func):
+    """Decorator for plot functions: draw inside :func:`course_style`, so text and colours match."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with course_style():
+            return func(*args, **kwargs)
+
+    return wrapper

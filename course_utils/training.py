@@ -1,0 +1,201 @@
+"""A small, explicit training loop shared by every notebook: seeded batches, a progress bar, a history.
+
+Every design in the course trains the same way, so the notebooks spend their lines on the model, not on
+the loop. The loop is deliberately plain (no callbacks, no magic): read it once and you know all of it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from .device import pick_device
+
+Batch = Sequence[torch.Tensor]
+#: ``step(model, batch) -> (outputs, targets)``: how one batch goes through the model.
+StepFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, torch.Tensor]]
+#: ``metric(outputs, targets) -> float``: a number to track per epoch (higher or lower is up to you).
+MetricFn = Callable[[torch.Tensor, torch.Tensor], float]
+
+
+@dataclass
+class History:
+    """What happened during :func:`train`: one entry per epoch."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_metrics: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    def last(self) -> dict[str, float]:
+        """The final epoch's numbers, e.g. ``{'train_loss': 0.12, 'val_loss': 0.15, 'accuracy': 0.97}``."""
+        out = {"train_loss": self.train_loss[-1]} if self.train_loss else {}
+        if self.val_loss:
+            out["val_loss"] = self.val_loss[-1]
+        out.update({name: values[-1] for name, values in self.val_metrics.items() if values})
+        return out
+
+
+def default_step(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """All tensors but the last are the model's inputs; the last is the target."""
+    *inputs, target = batch
+    return model(*inputs), target
+
+
+def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Share of correct class predictions; ``outputs`` are logits ``(N, C)`` (or ``(N, T, C)``)."""
+    if outputs.shape[:-1] != targets.shape:
+        raise ValueError(
+            f"accuracy expects logits of shape targets.shape + (C,), got outputs {tuple(outputs.shape)} "
+            f"and targets {tuple(targets.shape)}"
+        )
+    return (outputs.argmax(dim=-1) == targets).float().mean().item()
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def as_dataset(data: Dataset | Sequence[torch.Tensor]) -> Dataset:
+    """Accept a ``Dataset`` or a tuple of equally long tensors ``(inputs..., targets)``."""
+    if isinstance(data, Dataset):
+        return data
+    tensors = tuple(data)
+    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
+        raise TypeError("data must be a torch Dataset or a tuple of tensors (inputs..., targets)")
+    lengths = {len(t) for t in tensors}
+    if len(lengths) != 1:
+        raise ValueError(
+            f"all tensors must have the same first dimension, got lengths {sorted(lengths)}"
+        )
+    return TensorDataset(*tensors)
+
+
+def _to(batch: Batch, device: torch.device) -> list[torch.Tensor]:
+    return [t.to(device) for t in batch]
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: Dataset | Sequence[torch.Tensor],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    metrics: dict[str, MetricFn] | None = None,
+    step: StepFn = default_step,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
+    """Mean loss (weighted by batch size) and metrics of ``model`` on ``data``, in eval mode."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    loader = DataLoader(as_dataset(data), batch_size=batch_size, shuffle=False)
+    total, n = 0.0, 0
+    all_out, all_tgt = [], []
+    try:
+        for batch in loader:
+            outputs, targets = step(model, _to(batch, device))
+            total += loss_fn(outputs, targets).item() * len(targets)
+            n += len(targets)
+            if metrics:
+                all_out.append(outputs.cpu())
+                all_tgt.append(targets.cpu())
+    finally:
+        model.train(was_training)
+    result = {"loss": total / max(n, 1)}
+    if metrics:
+        out, tgt = torch.cat(all_out), torch.cat(all_tgt)
+        result.update({name: float(fn(out, tgt)) for name, fn in metrics.items()})
+    return result
+
+
+def train(
+    model: nn.Module,
+    train_data: Dataset | Sequence[torch.Tensor],
+    *,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    val_data: Dataset | Sequence[torch.Tensor] | None = None,
+    metrics: dict[str, MetricFn] | None = None,
+    step: StepFn = default_step,
+    optimizer: torch.optim.Optimizer | None = None,
+    clip_grad_norm: float | None = 1.0,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    desc: str = "training",
+) -> History:
+    """Train ``model`` with Adam (or ``optimizer``) and return its :class:`History`.
+
+    Args:
+        model: any ``nn.Module``; moved to ``device`` (default: :func:`~course_utils.device.pick_device`).
+        train_data: a ``Dataset`` or a tuple ``(inputs..., targets)`` of tensors.
+        loss_fn: ``loss_fn(outputs, targets) -> scalar``.
+        epochs: passes over ``train_data``.
+        val_data: evaluated after every epoch when given (loss and ``metrics``).
+        step: how a batch goes through the model; the default calls ``model(*inputs)``.
+        clip_grad_norm: clip the global gradient norm (LSTMs like it); ``None`` turns it off.
+        seed: seeds the batch order, so two runs with the same seed see the same batches.
+        progress: show a ``tqdm.auto`` bar over epochs with the latest losses.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    device = pick_device(str(device) if device is not None else None)
+    model.to(device)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    loader = DataLoader(
+        as_dataset(train_data),
+        batch_size=batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    history = History(val_metrics={name: [] for name in (metrics or {})})
+    start = time.perf_counter()
+    bar = _epoch_bar(epochs, desc, progress)
+    for _ in bar:
+        model.train()
+        total, n = 0.0, 0
+        for batch in loader:
+            outputs, targets = step(model, _to(batch, device))
+            loss = loss_fn(outputs, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+            optimizer.step()
+            total += loss.item() * len(targets)
+            n += len(targets)
+        history.train_loss.append(total / n)
+        postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
+        if val_data is not None:
+            result = evaluate(model, val_data, loss_fn, metrics=metrics, step=step, device=device)
+            history.val_loss.append(result["loss"])
+            for name in metrics or {}:
+                history.val_metrics[name].append(result[name])
+            postfix["val_loss"] = f"{result['loss']:.4f}"
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(postfix, refresh=False)
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def _epoch_bar(epochs: int, desc: str, progress: bool):
+    if not progress:
+        return range(epochs)
+    from tqdm.auto import tqdm
+
+    return tqdm(range(epochs), desc=desc, leave=False)

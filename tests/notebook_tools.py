@@ -1,0 +1,48 @@
+"""Reading course notebooks from tests: find cells by tag and run a starter cell on its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def notebook_paths() -> list[Path]:
+    """Every course notebook, in order."""
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def find_notebook(prefix: str) -> Path:
+    """The notebook whose name starts with ``prefix`` (e.g. ``"02"``)."""
+    matches = sorted(NOTEBOOKS.glob(f"{prefix}*.ipynb"))
+    if len(matches) != 1:
+        raise FileNotFoundError(f"expected one notebook starting with {prefix!r}, found {matches}")
+    return matches[0]
+
+
+def cells_tagged(path: Path, tag: str) -> list[Any]:
+    nb = nbformat.read(path, as_version=4)
+    return [c for c in nb.cells if tag in c.get("metadata", {}).get("tags", [])]
+
+
+def run_tagged_cell(
+    path: Path, tag: str, namespace: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Execute the one code cell tagged ``tag`` (e.g. an exercise's starter) in a fresh namespace.
+
+    Starter cells are self-contained (they import what they use), so the learner's untouched code can
+    be handed to the checker exactly as the notebook shows it.
+    """
+    cells = [c for c in cells_tagged(path, tag) if c.cell_type == "code"]
+    if len(cells) != 1:
+        raise LookupError(f"{path.name}: expected one code cell tagged {tag!r}, found {len(cells)}")
+    ns: dict[str, Any] = {"__name__": f"starter_{tag}"} | (namespace or {})
+    source = "\n".join(
+        line for line in cells[0].source.splitlines() if not line.lstrip().startswith(("%", "!"))
+    )
+    exec(compile(source, f"{path.name}[{tag}]", "exec"), ns)
+    return ns

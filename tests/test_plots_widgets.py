@@ -1,0 +1,116 @@
+"""Course figures and explorer widgets: labelled, one colour scale, static first view, redraws."""
+
+from __future__ import annotations
+
+import base64
+
+import ipywidgets as widgets
+import numpy as np
+import pytest
+import torch
+
+from course_utils import envcheck, plots, style
+from course_utils.widgets import FigureExplorer
+
+PNG_MAGIC = b"\x89PNG"
+
+
+def test_new_figure_is_pyplot_free_and_renders_png():
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    fig, axes = style.new_figure(2, 3)
+    assert axes.shape == (2, 3)
+    assert plt.get_fignums() == before  # not tracked by pyplot: no double display, no leak
+    assert fig._repr_png_().startswith(PNG_MAGIC)
+    with pytest.raises(ValueError, match="at least one row"):
+        style.new_figure(0, 1)
+
+
+def test_heatmap_labels_and_validates():
+    fig = plots.heatmap(
+        torch.rand(3, 4),
+        x_labels=list("abcd"),
+        y_labels=["x", "y", "z"],
+        xlabel="key",
+        ylabel="query",
+        title="t",
+    )
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list("abcd")
+    assert ax.get_xlabel() == "key" and ax.get_ylabel() == "query"
+    assert len(fig.axes) == 2  # the heatmap and its colour bar
+    with pytest.raises(ValueError, match="x_labels has 3 entries"):
+        plots.heatmap(np.zeros((2, 4)), x_labels=list("abc"))
+    with pytest.raises(ValueError, match="2-D matrix"):
+        plots.heatmap(np.zeros(4))
+
+
+def test_heatmap_grid_shares_one_colour_scale():
+    mats = [np.full((2, 2), 0.1), np.full((2, 2), 0.9), np.eye(2)]
+    fig = plots.heatmap_grid(mats, ncols=2, titles=["a", "b", "c"], x_labels=["p", "q"])
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 3
+    assert {(im.norm.vmin, im.norm.vmax) for im in images} == {(0.0, 1.0)}
+    assert sum(1 for ax in fig.axes if not ax.axison) == 1  # the unused fourth panel is hidden
+
+
+def test_shared_norm_signed_is_symmetric():
+    norm = plots.shared_norm([np.array([-0.5, 0.2]), np.array([2.0])], signed=True)
+    assert (norm.vmin, norm.vcenter, norm.vmax) == (-2.0, 0.0, 2.0)
+    with pytest.raises(ValueError, match="non-empty"):
+        plots.shared_norm([])
+
+
+def _explorer():
+    def draw(fig, k, label):
+        ax = fig.add_subplot()
+        ax.plot(range(k))
+        ax.set_title(f"{label} {k}")
+
+    return FigureExplorer(
+        draw, {"k": widgets.IntSlider(value=3, min=1, max=9), "label": widgets.Text(value="n =")}
+    )
+
+
+def test_explorer_first_view_is_also_a_static_png():
+    ex = _explorer()
+    bundle = ex._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"]).startswith(PNG_MAGIC)
+    assert ex.figure.axes[0].get_title() == "n = 3"
+
+
+def test_explorer_redraws_one_figure_when_a_control_moves():
+    ex = _explorer()
+    first_png, fig = ex.static_png(), ex.figure
+    ex.controls["k"].value = 7
+    assert ex.figure is fig and len(fig.axes) == 1  # reused and cleared, not stacked
+    assert ex.figure.axes[0].get_title() == "n = 7"
+    assert ex.static_png() != first_png
+    assert len(ex.redraw_seconds) == 2
+
+
+def test_explorer_shows_drawing_errors_instead_of_dying():
+    def draw(fig, k):
+        if k > 2:
+            raise ValueError("k too large for this demo")
+        fig.add_subplot().plot([0, k])
+
+    ex = FigureExplorer(draw, {"k": widgets.IntSlider(value=1, min=0, max=5)})
+    ex.controls["k"].value = 4
+    assert "k too large" in ex.error.value
+    ex.controls["k"].value = 2
+    assert ex.error.value == ""
+    with pytest.raises(ValueError, match="at least one control"):
+        FigureExplorer(draw, {})
+
+
+def test_envcheck_passes_here_and_flags_a_wrong_pin(capsys):
+    results = envcheck.run_checks("0.1.0")
+    assert all(r.ok for r in results), [str(r) for r in results if not r.ok]
+    assert "checks passed. You are ready." in capsys.readouterr().out
+    wrong = envcheck.check_packages({"torch": "0.0.1", "surely-not-installed-pkg": "1.0"})
+    assert not any(r.ok for r in wrong)
+    assert "fix: run `make setup`" in str(wrong[0])
+    assert not envcheck.check_course_utils("9.9.9").ok
