@@ -6,6 +6,8 @@ BIN    := $(VENV)/bin
 # machine whose default index would otherwise pull PyTorch with CUDA.
 PIP_OPTS ?=
 PORT   ?= 8888
+# Jupyter refuses to run as root unless told; containers and CI machines often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: course setup setup-dev test lint format notebooks bench clean
 
@@ -26,7 +28,7 @@ setup: $(VENV)/.course-installed          ## the course's packages in .venv
 setup-dev: $(VENV)/.dev-installed         ## plus what the tests need
 
 course: setup                             ## set up, then open the course in JupyterLab
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) \
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) \
 		--LabApp.default_url=/lab/tree/00_welcome.ipynb
 
 test: setup-dev                           ## set up, then lint and run every test
