@@ -140,6 +140,7 @@ def heatmap_grid(
     xlabel: str | None = None,
     ylabel: str | None = None,
     signed: bool = False,
+    norm: Normalize | None = None,
     colorbar_label: str | None = None,
     suptitle: str | None = None,
     panel_size: tuple[float, float] = (2.4, 2.2),
@@ -148,6 +149,8 @@ def heatmap_grid(
     """Several matrices side by side on **one** colour scale with one colour bar; return the figure.
 
     Tick labels are drawn on the outer panels only. Use it for heads, layers or depths to compare.
+    ``norm`` fixes the shared scale (e.g. ``Normalize(0, 1)`` for attention weights); by default it
+    spans the min and max over all panels.
     """
     mats = [to_numpy(m) for m in matrices]
     if not mats:
@@ -164,7 +167,7 @@ def heatmap_grid(
         )
     else:
         axes = np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False))
-    norm = shared_norm(mats, signed=signed)
+    norm = norm or shared_norm(mats, signed=signed)
     for k, ax in enumerate(axes.flat):
         if k >= len(mats):
             ax.set_axis_off()

@@ -61,7 +61,8 @@ class FigureExplorer(widgets.VBox):
                 raise TypeError(f"control {name!r} has no 'value' (got {type(control).__name__})")
         self._draw = draw
         self.controls = dict(controls)
-        self.figure: Figure = CourseFigure(figsize=figsize, layout=layout)
+        # None means no layout engine (matplotlib would otherwise fall back to rcParams).
+        self.figure: Figure = CourseFigure(figsize=figsize, layout=layout or "none")
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.error = widgets.HTML()
         self.redraw_seconds: list[float] = []
