@@ -1,0 +1,206 @@
+"""Exercises of notebook 05 (encoder-decoder with Bahdanau attention): checkers and solutions.
+
+1. :func:`check_additive_scores`: the Bahdanau score ``v^T tanh(W_q q + W_k k_j)`` for every key.
+2. :func:`check_masked_attention`: softmax over the real source steps only, then the context.
+3. :func:`check_shift_right`: the decoder inputs of teacher forcing, ``[start, y_0 .. y_{T-2}]``.
+
+Each checker runs the learner's function on cases with a known answer and returns a
+:class:`~course_utils.feedback.Feedback` that names the likely mistake (a missing ``tanh``, the query
+not broadcast over the keys, padding that still gets weight, the target fed unshifted) and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ..feedback import Feedback, ran
+from ..seeding import seeded
+from ..seq2seq import BahdanauAttention, shift_right
+
+__all__ = [
+    "additive_scores_solution",
+    "masked_attention_solution",
+    "shift_right_solution",
+    "check_additive_scores",
+    "check_masked_attention",
+    "check_shift_right",
+]
+
+
+# --- reference solutions ------------------------------------------------------------------------
+
+
+def additive_scores_solution(
+    query: torch.Tensor, keys: torch.Tensor, W_q: nn.Linear, W_k: nn.Linear, v: nn.Linear
+) -> torch.Tensor:
+    """``e_j = v^T tanh(W_q q + W_k k_j)`` for query ``(B, Hq)`` and keys ``(B, S, Hk)``: ``(B, S)``."""
+    hidden = torch.tanh(W_q(query).unsqueeze(1) + W_k(keys))  # (B, 1, A) + (B, S, A) -> (B, S, A)
+    return v(hidden).squeeze(-1)  # (B, S, 1) -> (B, S)
+
+
+def masked_attention_solution(
+    scores: torch.Tensor, values: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax of ``scores (B, S)`` over the steps where ``mask`` is True; context ``(B, H)``."""
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)  # (B, S)
+    context = (weights.unsqueeze(-1) * values).sum(dim=1)  # (B, S, 1) * (B, S, H) -> (B, H)
+    return context, weights
+
+
+def shift_right_solution(target: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+    """``[start, y_0, ..., y_{T-2}]`` for every row of ``target (B, T)``."""
+    return torch.cat([start.unsqueeze(1).to(target.dtype), target[:, :-1]], dim=1)  # (B, T)
+
+
+# --- checkers -----------------------------------------------------------------------------------
+
+
+def _attention_case(seed: int = 0, b: int = 3, s: int = 5, hq: int = 6, hk: int = 4, a: int = 7):
+    with seeded(seed) as g:  # the caller's random state is left as it was
+        attention = BahdanauAttention(hq, hk, a)
+        query = torch.randn(b, hq, generator=g)
+        keys = torch.randn(b, s, hk, generator=g)
+    return attention, query, keys
+
+
+def check_additive_scores(
+    fn: Callable[[torch.Tensor, torch.Tensor, nn.Linear, nn.Linear, nn.Linear], torch.Tensor],
+) -> Feedback:
+    """Check ``fn(query, keys, W_q, W_k, v) -> scores (B, S)`` against :class:`BahdanauAttention`."""
+    fb = Feedback("Exercise 1 - the additive (Bahdanau) score")
+    attention, query, keys = _attention_case()
+    with torch.no_grad():
+        expected = attention.score(query, keys)  # (B, S)
+        result = fb.call(fn, query.clone(), keys.clone(), attention.W_q, attention.W_k, attention.v)
+    if not ran(result) or not fb.check_tensor(result):
+        return fb
+    b, s = expected.shape
+    if tuple(result.shape) == (b, s, 1):
+        fb.fail(
+            f"the scores have shape {(b, s, 1)}, expected {(b, s)}",
+            "v(...) keeps a last axis of size 1: end with .squeeze(-1)",
+        )
+        return fb
+    if not fb.check_shape(
+        result,
+        (b, s),
+        "the scores",
+        hint="add W_q(query).unsqueeze(1), shape (B, 1, A), to W_k(keys), shape (B, S, A): "
+        "the query is broadcast over the S keys",
+    ):
+        return fb
+    with torch.no_grad():
+        no_tanh = attention.v(attention.W_q(query).unsqueeze(1) + attention.W_k(keys)).squeeze(-1)
+    if torch.allclose(result, no_tanh, atol=1e-5):
+        fb.fail("the scores are a linear function of q and k", "apply torch.tanh before v")
+        return fb
+    fb.check_close(
+        result.detach(),
+        expected,
+        "the scores",
+        hint="score_j = v(tanh(W_q(query) + W_k(keys_j))): one W_q for the query, one W_k for keys",
+    )
+    return fb
+
+
+def check_masked_attention(
+    fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+) -> Feedback:
+    """Check ``fn(scores, values, mask) -> (context (B, H), weights (B, S))``.
+
+    The case has padded steps (``mask`` False) whose scores are large, so ignoring the mask shows.
+    """
+    fb = Feedback("Exercise 2 - attention over the real steps only")
+    with seeded(1) as g:
+        scores = torch.randn(3, 6, generator=g)
+        values = torch.randn(3, 6, 4, generator=g)
+    lengths = torch.tensor([6, 4, 1])
+    mask = torch.arange(6).unsqueeze(0) < lengths.unsqueeze(1)  # (B, S), True on real steps
+    scores = scores.masked_fill(~mask, 5.0)  # padding that would win if it were not masked
+    expected_ctx, expected_w = masked_attention_solution(scores, values, mask)
+    result = fb.call(fn, scores.clone(), values.clone(), mask.clone())
+    if not ran(result):
+        return fb
+    if not (isinstance(result, tuple) and len(result) == 2):
+        fb.fail(
+            f"expected a pair (context, weights), got {type(result).__name__}",
+            "end with `return context, weights`",
+        )
+        return fb
+    context, weights = result
+    if not (fb.check_tensor(context, "context") and fb.check_tensor(weights, "weights")):
+        return fb
+    if not fb.check_shape(weights, (3, 6), "weights", hint="one weight per source step: (B, S)"):
+        return fb
+    fb.check(
+        torch.allclose(weights.sum(-1), torch.ones(3), atol=1e-5),
+        "every row of weights sums to 1",
+        hint="softmax over the source steps: dim=-1",
+    )
+    padded = weights.detach()[~mask]
+    fb.check(
+        bool((padded == 0).all()),
+        "padded steps get weight exactly 0",
+        failure=f"padded steps get weight up to {padded.abs().max().item():.3g}",
+        hint="set the scores of padded steps to -inf (scores.masked_fill(~mask, float('-inf'))) "
+        "before the softmax",
+    )
+    fb.check(
+        torch.allclose(weights.detach()[2, 0], torch.tensor(1.0)),
+        "a sequence with one real step puts weight 1.0 on it",
+        hint="with one real step the softmax has one position: its weight must be 1",
+    )
+    fb.check_close(weights.detach(), expected_w, "weights", hint="masked softmax over dim=-1")
+    fb.check_close(
+        context.detach(),
+        expected_ctx,
+        "context",
+        hint="context = sum over steps of weights * values: (B, S, 1) * (B, S, H), sum dim 1",
+    )
+    return fb
+
+
+def check_shift_right(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
+    """Check ``fn(target, start) -> decoder_inputs (B, T)`` for teacher forcing."""
+    fb = Feedback("Exercise 3 - decoder inputs for teacher forcing")
+    target = torch.tensor([[3, 1, 4, 1, 5], [9, 2, 6, 5, 3]])
+    start = torch.tensor([10, 10])
+    expected = shift_right(target, start)
+    result = fb.call(fn, target.clone(), start.clone())
+    if not ran(result) or not fb.check_tensor(result):
+        return fb
+    if tuple(result.shape) == tuple(target.shape) and torch.equal(result, target):
+        fb.fail(
+            "the decoder inputs are the targets themselves",
+            "a leak: step t would be fed y_t, the answer it must predict; "
+            "feed y_{t-1} (start with the start token)",
+        )
+        return fb
+    if not fb.check_shape(
+        result,
+        tuple(target.shape),
+        "decoder inputs",
+        hint="one input per output step: prepend start, then drop the last target",
+    ):
+        return fb
+    fb.check(
+        result.dtype == target.dtype,
+        "keeps the target's dtype",
+        failure=f"dtype is {result.dtype}, expected {target.dtype}",
+        hint="ids index an embedding: keep them int64 (start.to(target.dtype))",
+    )
+    fb.check(
+        torch.equal(result[:, 0], start.to(result.dtype)),
+        "step 0 is fed the start token",
+        hint="the first decoder input is `start`, the <bos> id",
+    )
+    fb.check(
+        torch.equal(result[:, 1:], target[:, :-1].to(result.dtype)),
+        "step t is fed y_{t-1}",
+        hint="after the start token come target[:, :-1]",
+    )
+    fb.check(torch.equal(result, expected), "decoder inputs match the reference")
+    return fb

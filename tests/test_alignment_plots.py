@@ -1,0 +1,131 @@
+"""Tests of course_utils.alignment_plots: alignment matrices and the decoder-step explorer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from course_utils.alignment_plots import (
+    decoder_step_explorer,
+    draw_decoder_step,
+    plot_alignment,
+    plot_alignments,
+    trim_alignment,
+)
+from course_utils.style import CourseFigure
+from course_utils.widgets import FigureExplorer
+
+
+def anti_diagonal(n: int) -> torch.Tensor:
+    return 0.9 * torch.eye(n).flip(1) + 0.1 / n
+
+
+def dashed_boxes(ax) -> list[Rectangle]:
+    return [p for p in ax.patches if isinstance(p, Rectangle) and p.get_linestyle() == "--"]
+
+
+def test_trim_alignment_removes_padding_and_checks_input():
+    w = torch.rand(6, 9)
+    assert trim_alignment(w, source_length=7, target_length=4).shape == (4, 7)
+    with pytest.raises(ValueError, match=r"pick one example first"):
+        trim_alignment(torch.rand(2, 6, 9))
+    with pytest.raises(ValueError, match=r"source_length must lie in \[1, 9\], got 10"):
+        trim_alignment(w, source_length=10)
+
+
+def test_plot_alignment_labels_trims_and_marks_expected():
+    w = torch.zeros(6, 8)
+    w[:4, :5] = anti_diagonal(5)[:4]
+    fig = plot_alignment(
+        w,
+        source_labels=list("abcdefgh"),
+        target_labels=list("ABCDEF"),
+        source_length=5,
+        target_length=4,
+        expected=[4, 3, 2, 1],
+        title="t",
+    )
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.images[0].get_array().shape == (4, 5)  # padding cut off
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0: a", "1: b", "2: c", "3: d", "4: e"]
+    assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["0: A", "1: B"]
+    assert ax.get_xlabel() and ax.get_ylabel()
+    assert len(dashed_boxes(ax)) == 4
+    assert ax.images[0].norm.vmin == 0.0  # weights scale starts at 0
+
+
+def test_plot_alignment_on_given_axes_and_label_errors():
+    fig = CourseFigure()
+    ax = fig.add_subplot()
+    assert plot_alignment(anti_diagonal(3), ax=ax) is fig
+    with pytest.raises(ValueError, match="source_labels has 2 labels for 3 steps"):
+        plot_alignment(anti_diagonal(3), source_labels=["a", "b"])
+
+
+def test_plot_alignments_share_one_colour_scale():
+    a = anti_diagonal(4)
+    b = 0.5 * torch.ones(4, 4) / 4
+    fig = plot_alignments([a, b], titles=["sharp", "flat"], expected=[3, 2, 1, 0])
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 2
+    assert images[0].norm.vmin == images[1].norm.vmin and images[0].norm.vmax == images[1].norm.vmax
+    assert images[0].norm.vmax == pytest.approx(float(a.max()))
+    assert all(len(dashed_boxes(ax)) == 4 for ax in fig.axes if ax.images)
+    with pytest.raises(ValueError, match="must share one shape"):
+        plot_alignments([a, torch.rand(3, 4)])
+
+
+def test_draw_decoder_step_highlights_the_step():
+    fig = CourseFigure()
+    w = anti_diagonal(5).numpy()
+    draw_decoder_step(
+        fig,
+        w,
+        1,
+        source_labels=list("vwxyz"),
+        target_labels=list("yxwvu"),
+        expected=[4, 3, 2, 1, 0],
+    )
+    ax_matrix, ax_bars = fig.axes
+    box = [p for p in ax_matrix.patches if isinstance(p, Rectangle)][0]
+    assert box.get_y() == pytest.approx(0.5)  # row 1 boxed
+    heights = [p.get_height() for p in ax_bars.patches[:5]]
+    np.testing.assert_allclose(heights, w[1])
+    assert "decoder step 1" in ax_bars.get_title() and "source step 3" in ax_bars.get_title()
+    with pytest.raises(ValueError, match=r"step must lie in \[0, 4\], got 5"):
+        draw_decoder_step(CourseFigure(), w, 5)
+
+
+def test_explorer_steps_and_examples():
+    att = torch.stack([anti_diagonal(4), torch.eye(4)])  # (B, T, S)
+    ex = decoder_step_explorer(
+        att,
+        source_labels=[[1, 2, 3, 4], [5, 6, 7, 8]],
+        target_labels=[[4, 3, 2, 1], [5, 6, 7, 8]],
+        expected=[3, 2, 1, 0],
+    )
+    assert isinstance(ex, FigureExplorer)
+    assert set(ex.controls) == {"step", "example"} and ex.controls["step"].max == 3
+    assert ex.static_png().startswith(b"\x89PNG")
+    title = lambda: ex.figure.axes[1].get_title()  # noqa: E731
+    assert "decoder step 0" in title() and "source step 3" in title()
+    ex.controls["step"].value = 2
+    assert "decoder step 2" in title() and "source step 1" in title()
+    ex.controls["example"].value = 1
+    assert "source step 2" in title()
+    assert len(ex.redraw_seconds) == 3 and ex.error.value == ""
+    assert ex.figure.get_layout_engine() is None  # axes placed by hand: fast redraws
+
+
+def test_explorer_accepts_one_alignment_and_shared_labels():
+    ex = decoder_step_explorer(anti_diagonal(3), source_labels=["a", "b", "c"], step=2)
+    assert set(ex.controls) == {"step"}
+    assert "decoder step 2" in ex.figure.axes[1].get_title()
+    with pytest.raises(ValueError, match="got labels for 1 examples, attention has 2"):
+        decoder_step_explorer(torch.rand(2, 3, 3), source_labels=[["a", "b", "c"]])
+    with pytest.raises(ValueError, match=r"expected attention of shape \(batch, target_len"):
+        decoder_step_explorer(torch.rand(3))

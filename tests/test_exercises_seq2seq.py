@@ -1,0 +1,122 @@
+"""The checkers of notebook 05 fail on its starters, fail on trivial stubs, pass on the solutions,
+and name the usual mistakes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils.exercises import seq2seq as ex
+from tests.notebook_tools import find_notebook, run_tagged_cell
+
+NOTEBOOK = find_notebook("05")
+
+CASES = [
+    # (starter tag, function name in the starter, checker, reference solution)
+    (
+        "starter-additive-scores",
+        "additive_scores",
+        ex.check_additive_scores,
+        ex.additive_scores_solution,
+    ),
+    (
+        "starter-masked-attention",
+        "masked_attention",
+        ex.check_masked_attention,
+        ex.masked_attention_solution,
+    ),
+    ("starter-shift-right", "make_decoder_inputs", ex.check_shift_right, ex.shift_right_solution),
+]
+
+
+def text(feedback) -> str:
+    return str(feedback)
+
+
+@pytest.mark.parametrize(("tag", "name", "checker", "_solution"), CASES)
+def test_checker_fails_on_the_notebook_starter(tag, name, checker, _solution):
+    starter = run_tagged_cell(NOTEBOOK, tag)[name]
+    fb = checker(starter)
+    assert not fb.passed
+    assert "not written yet" in text(fb)
+
+
+@pytest.mark.parametrize(("_tag", "_name", "checker", "solution"), CASES)
+def test_checker_passes_on_the_solution(_tag, _name, checker, solution):
+    fb = checker(solution)
+    assert fb.passed, text(fb)
+    assert "all checks passed" in text(fb)
+
+
+def test_additive_scores_stubs_and_mistakes():
+    zeros = lambda q, k, W_q, W_k, v: torch.zeros(k.shape[:2])  # noqa: E731
+    assert not ex.check_additive_scores(zeros).passed
+
+    def no_tanh(q, k, W_q, W_k, v):
+        return v(W_q(q).unsqueeze(1) + W_k(k)).squeeze(-1)
+
+    fb = ex.check_additive_scores(no_tanh)
+    assert not fb.passed and "apply torch.tanh" in text(fb)
+
+    def not_squeezed(q, k, W_q, W_k, v):
+        return v(torch.tanh(W_q(q).unsqueeze(1) + W_k(k)))
+
+    fb = ex.check_additive_scores(not_squeezed)
+    assert not fb.passed and ".squeeze(-1)" in text(fb)
+
+    def swapped(q, k, W_q, W_k, v):  # W_k applied to nothing useful: query and keys mixed up
+        return v(torch.tanh(W_q(q).unsqueeze(1) + W_k(k).flip(1))).squeeze(-1)
+
+    assert not ex.check_additive_scores(swapped).passed
+
+    def crashes(q, k, W_q, W_k, v):
+        return v(torch.tanh(W_q(q) + W_k(k))).squeeze(-1)  # (B, A) + (B, S, A) fails to broadcast
+
+    fb = ex.check_additive_scores(crashes)
+    assert not fb.passed and "raised RuntimeError" in text(fb)
+
+
+def test_masked_attention_stubs_and_mistakes():
+    def uniform(scores, values, mask):
+        w = torch.full_like(scores, 1 / scores.shape[1])
+        return (w.unsqueeze(-1) * values).sum(1), w
+
+    assert not ex.check_masked_attention(uniform).passed
+
+    def unmasked(scores, values, mask):
+        w = torch.softmax(scores, dim=-1)
+        return (w.unsqueeze(-1) * values).sum(1), w
+
+    fb = ex.check_masked_attention(unmasked)
+    assert not fb.passed and "padded steps get weight up to" in text(fb) and "-inf" in text(fb)
+
+    def masked_after_softmax(scores, values, mask):  # zeroed afterwards: rows no longer sum to 1
+        w = torch.softmax(scores, dim=-1) * mask
+        return (w.unsqueeze(-1) * values).sum(1), w
+
+    fb = ex.check_masked_attention(masked_after_softmax)
+    assert not fb.passed and "[no]  every row of weights sums to 1" in text(fb)
+
+    fb = ex.check_masked_attention(lambda s, v, m: ex.masked_attention_solution(s, v, m)[1])
+    assert not fb.passed and "expected a pair (context, weights)" in text(fb)
+
+
+def test_shift_right_stubs_and_mistakes():
+    fb = ex.check_shift_right(lambda target, start: target)
+    assert not fb.passed and "a leak" in text(fb)
+    assert not ex.check_shift_right(lambda target, start: torch.zeros_like(target)).passed
+
+    def shifted_left(target, start):
+        return torch.cat([target[:, 1:], start.unsqueeze(1)], dim=1)
+
+    fb = ex.check_shift_right(shifted_left)
+    assert not fb.passed and "step 0 is fed the start token" in text(fb)
+
+    def float_ids(target, start):
+        return ex.shift_right_solution(target, start).float()
+
+    fb = ex.check_shift_right(float_ids)
+    assert not fb.passed and "int64" in text(fb)
+
+    fb = ex.check_shift_right(lambda target, start: target[:, :-1])
+    assert not fb.passed and "expected (2, 5)" in text(fb)
