@@ -1,0 +1,246 @@
+"""Exercises of notebook 06 (LSTM + multi-head attention): checkers and reference solutions.
+
+1. ``causal_mask(seq_len)``: the boolean ``attn_mask`` that hides the future.
+2. ``padding_mask(lengths, seq_len)``: the boolean ``key_padding_mask`` that hides padding.
+3. ``head_weights(mha, x)``: per-head attention weights computed by hand from the module's projections.
+
+Each checker runs the learner's function on cases with known answers, compares with PyTorch's own
+``nn.MultiheadAttention`` where it can, and returns a :class:`~course_utils.feedback.Feedback` with
+hints for the usual mistakes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ..feedback import Feedback, ran
+
+__all__ = [
+    "check_causal_mask",
+    "check_padding_mask",
+    "check_head_weights",
+    "reference_causal_mask",
+    "reference_padding_mask",
+    "reference_head_weights",
+]
+
+
+# ---------------------------------------------------------------------------------- references
+def reference_causal_mask(seq_len: int) -> torch.Tensor:
+    """True above the diagonal: query ``i`` may not look at keys ``j > i``."""
+    return torch.ones(seq_len, seq_len, dtype=torch.bool).triu(diagonal=1)
+
+
+def reference_padding_mask(lengths: torch.Tensor, seq_len: int) -> torch.Tensor:
+    """True at the padded steps ``t >= lengths[b]``, shape ``(B, T)``."""
+    return torch.arange(seq_len).unsqueeze(0) >= torch.as_tensor(lengths).unsqueeze(1)
+
+
+def reference_head_weights(mha: nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
+    """Per-head self-attention weights ``(B, H, T, T)`` of a ``batch_first`` module, by hand."""
+    batch, seq_len, embed_dim = x.shape
+    heads = mha.num_heads
+    head_dim = embed_dim // heads
+    q, k, _ = nn.functional.linear(x, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1)
+    q = q.view(batch, seq_len, heads, head_dim).transpose(1, 2)  # (B, H, T, d)
+    k = k.view(batch, seq_len, heads, head_dim).transpose(1, 2)  # (B, H, T, d)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(head_dim)  # (B, H, T, T)
+    return scores.softmax(dim=-1)
+
+
+# ---------------------------------------------------------------------------------- checkers
+def _boolean_mask(
+    fb: Feedback, mask, shape: tuple[int, ...], what: str, *, shape_hint: str, dtype_hint: str
+) -> torch.Tensor | None:
+    """Shared first checks of a mask: a tensor, of ``shape``, boolean. Returns it as bool, or None."""
+    if not ran(mask) or not fb.check_tensor(mask):
+        return None
+    if not fb.check_shape(mask, shape, what, hint=shape_hint):
+        return None
+    fb.check(
+        mask.dtype == torch.bool,
+        "the mask is boolean",
+        failure=f"the mask has dtype {mask.dtype}, expected torch.bool",
+        hint=dtype_hint,
+    )
+    return mask.bool()
+
+
+def check_causal_mask(fn: Callable[[int], torch.Tensor]) -> Feedback:
+    """Check ``fn(seq_len) -> (T, T)`` bool mask, True where attention is *not* allowed."""
+    fb = Feedback("Exercise 6.1 - a causal mask")
+    mask = fb.call(fn, 5)
+    mask_bool = _boolean_mask(
+        fb,
+        mask,
+        (5, 5),
+        "causal_mask(5)",
+        shape_hint="one row per query, one column per key",
+        dtype_hint="a float attn_mask is *added* to the scores (0 keeps, -inf blocks); use "
+        "booleans where True means 'do not attend'",
+    )
+    if mask_bool is None:
+        return fb
+    expected = reference_causal_mask(5)
+    if torch.equal(mask_bool, ~expected):
+        fb.fail(
+            "the mask is inverted: it blocks the past and allows the future",
+            "in PyTorch a True entry is *blocked*; the future is above the diagonal (j > i)",
+        )
+        return fb
+    if torch.equal(mask_bool, expected | torch.eye(5, dtype=torch.bool)):
+        fb.fail(
+            "the mask also blocks the diagonal, so a step cannot attend to itself",
+            "use triu(diagonal=1): query i may see keys 0..i, itself included",
+        )
+        return fb
+    if not fb.check(
+        torch.equal(mask_bool, expected),
+        "blocks exactly the keys after each query",
+        failure="the mask does not block exactly the keys j > i of each query i",
+        hint="torch.ones(T, T, dtype=torch.bool).triu(diagonal=1)",
+    ):
+        return fb
+    one = fb.call(fn, 1)
+    if ran(one):
+        fb.check(
+            isinstance(one, torch.Tensor) and tuple(one.shape) == (1, 1) and not bool(one.any()),
+            "causal_mask(1) is a single allowed entry",
+            hint="a one-step sequence has nothing in its future",
+        )
+    # In use: the output at step t must not change when later steps change.
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(8, 2, batch_first=True).eval()
+    x = torch.randn(2, 6, 8)
+    x_changed = x.clone()
+    x_changed[:, 4:] = torch.randn(2, 2, 8)
+    mask6 = fb.call(fn, 6)
+    if ran(mask6) and isinstance(mask6, torch.Tensor) and mask6.dtype == torch.bool:
+        with torch.no_grad():
+            a = mha(x, x, x, attn_mask=mask6, need_weights=False)[0]
+            b = mha(x_changed, x_changed, x_changed, attn_mask=mask6, need_weights=False)[0]
+        diff = (a[:, :4] - b[:, :4]).abs().max().item()
+        fb.check(
+            diff < 1e-6,
+            "in nn.MultiheadAttention, steps 0-3 ignore changes to steps 4-5",
+            failure=f"changing steps 4-5 changed the outputs of steps 0-3 by {diff:.3g}",
+            hint="the mask must block every later key",
+        )
+    return fb
+
+
+def check_padding_mask(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Feedback:
+    """Check ``fn(lengths, seq_len) -> (B, T)`` bool mask, True at padding."""
+    fb = Feedback("Exercise 6.2 - a key padding mask")
+    lengths = torch.tensor([3, 5, 1])
+    mask = fb.call(fn, lengths, 5)
+    mask_bool = _boolean_mask(
+        fb,
+        mask,
+        (3, 5),
+        "padding_mask(lengths=[3, 5, 1], seq_len=5)",
+        shape_hint="one row per sequence, one column per (padded) step",
+        dtype_hint="compare step numbers with lengths: the result of >= is already boolean",
+    )
+    if mask_bool is None:
+        return fb
+    expected = reference_padding_mask(lengths, 5)
+    if torch.equal(mask_bool, ~expected):
+        fb.fail(
+            "the mask is inverted: True on the real steps",
+            "key_padding_mask is True where a key must be *ignored*, i.e. at padding",
+        )
+        return fb
+    if not fb.check(
+        torch.equal(mask_bool, expected),
+        "True exactly at the padded steps",
+        failure=f"got {mask_bool.int().tolist()}, expected {expected.int().tolist()}",
+        hint="step t of sequence b is padding when t >= lengths[b] (lengths count "
+        "real steps, indices start at 0)",
+    ):
+        return fb
+    other = fb.call(fn, torch.tensor([2, 2]), 4)
+    if ran(other) and isinstance(other, torch.Tensor):
+        fb.check(
+            tuple(other.shape) == (2, 4)
+            and torch.equal(other.bool(), reference_padding_mask(torch.tensor([2, 2]), 4)),
+            "uses seq_len, not the longest length (lengths [2, 2], seq_len 4)",
+            hint="the padded batch may be longer than its longest sequence: use seq_len columns",
+        )
+    return fb
+
+
+def check_head_weights(
+    fn: Callable[[nn.MultiheadAttention, torch.Tensor], torch.Tensor],
+) -> Feedback:
+    """Check ``fn(mha, x) -> (B, H, T, T)`` per-head weights against PyTorch's own module."""
+    fb = Feedback("Exercise 6.3 - attention weights per head, by hand")
+    torch.manual_seed(1)
+    mha = nn.MultiheadAttention(12, 3, batch_first=True).eval()
+    with torch.no_grad():
+        mha.in_proj_bias.normal_(0, 0.5)  # non-zero biases, so forgetting them shows
+    x = torch.randn(2, 5, 12)
+    with torch.no_grad():
+        result = fb.call(fn, mha, x)
+        if not ran(result) or not fb.check_tensor(result):
+            return fb
+        expected = mha(x, x, x, need_weights=True, average_attn_weights=False)[1]  # (B, H, T, T)
+    if tuple(result.shape) == (2, 5, 5):
+        fb.fail(
+            "got (B, T, T): the heads were averaged",
+            "keep one matrix per head: split q and k into (B, H, T, head_dim) before q @ k^T",
+        )
+        return fb
+    if not fb.check_shape(result, (2, 3, 5, 5), "the result", hint="(batch, num_heads, T, T)"):
+        return fb
+    result = result.detach()
+    rows = result.sum(dim=-1)
+    fb.check(
+        bool(torch.allclose(rows, torch.ones_like(rows), atol=1e-4)),
+        "each query's weights sum to 1",
+        hint="softmax over the last axis (the keys)",
+    )
+    diff = (result.double() - expected.double()).abs().max().item()
+    if fb.check(
+        diff < 1e-5,
+        "the weights match nn.MultiheadAttention's (average_attn_weights=False)",
+        failure=f"the weights differ from nn.MultiheadAttention's by up to {diff:.3g}",
+    ):
+        return fb
+    hint = _diagnose_head_weights(mha, x, result)
+    fb.lines[-1] = (False, fb.lines[-1][1], hint)
+    return fb
+
+
+def _diagnose_head_weights(
+    mha: nn.MultiheadAttention, x: torch.Tensor, result: torch.Tensor
+) -> str:
+    """Name the usual mistake by recomputing the weights with it."""
+    batch, seq_len, embed_dim = x.shape
+    heads, head_dim = mha.num_heads, embed_dim // mha.num_heads
+    with torch.no_grad():
+
+        def weights(bias: bool, scale: float) -> torch.Tensor:
+            qkv = nn.functional.linear(x, mha.in_proj_weight, mha.in_proj_bias if bias else None)
+            q, k, _ = qkv.chunk(3, dim=-1)
+            q = q.view(batch, seq_len, heads, head_dim).transpose(1, 2)  # (B, H, T, d)
+            k = k.view(batch, seq_len, heads, head_dim).transpose(1, 2)  # (B, H, T, d)
+            return (q @ k.transpose(-2, -1) * scale).softmax(dim=-1)
+
+        close = lambda w: (w - result).abs().max().item() < 1e-5  # noqa: E731
+        if close(weights(True, 1.0)):
+            return "divide the scores by sqrt(head_dim) (not sqrt(embed_dim), and not skipped)"
+        if close(weights(True, 1 / math.sqrt(embed_dim))):
+            return "scale by sqrt(head_dim) = sqrt(embed_dim // num_heads), not sqrt(embed_dim)"
+        if close(weights(False, 1 / math.sqrt(head_dim))):
+            return (
+                "add in_proj_bias: q = x @ W_q.T + b_q (F.linear(x, in_proj_weight, in_proj_bias))"
+            )
+    return (
+        "in_proj_weight stacks W_q, W_k, W_v as rows (3 * embed_dim, embed_dim); project with "
+        "F.linear, split into q, k, v, then into heads of head_dim = embed_dim // num_heads"
+    )

@@ -1,0 +1,280 @@
+"""Pictures of multi-head attention: a heads grid, one head, and an explorer widget.
+
+They take weights, not models, so they draw anything that yields per-head attention: a
+:func:`course_utils.capture.capture_attention` record of ``nn.MultiheadAttention``, or a BERT layer's
+``output_attentions`` (``(batch, heads, L, S)`` per layer). Padding is cut off before drawing, so the
+picture shows only real tokens, and panels that are compared share one colour scale.
+
+Shapes: ``H`` heads, ``L`` queries, ``S`` keys (``L == S`` for self-attention), ``N`` examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from .plots import heatmap, heatmap_grid, to_numpy
+from .style import LINE_COLORS, WEIGHTS_CMAP, styled
+
+__all__ = ["lengths_from_mask", "crop", "plot_head", "plot_heads", "head_explorer"]
+
+KEY_LABEL = "key (attended to)"
+QUERY_LABEL = "query (attending)"
+
+
+def lengths_from_mask(key_padding_mask) -> list[int]:
+    """Real lengths from a boolean key padding mask ``(N, S)`` (True at padding)."""
+    mask = to_numpy(key_padding_mask).astype(bool)
+    if mask.ndim != 2:
+        raise ValueError(f"key_padding_mask must be (N, S), got shape {mask.shape}")
+    return [int(n) for n in (~mask).sum(axis=1)]
+
+
+def crop(weights, length: int | None = None, *, query_length: int | None = None) -> np.ndarray:
+    """Cut padding off ``(..., L, S)`` weights: keep the first ``length`` keys and queries.
+
+    For self-attention (``L == S``) the queries are cropped with the keys unless ``query_length``
+    says otherwise. Trailing padding is assumed (as :func:`~course_utils.mha_models.padding_mask`).
+    """
+    w = to_numpy(weights)
+    if w.ndim < 2:
+        raise ValueError(f"attention weights need at least 2 dims (L, S), got shape {w.shape}")
+    n_q, n_k = w.shape[-2:]
+    length = n_k if length is None else int(length)
+    if not 1 <= length <= n_k:
+        raise ValueError(f"length must lie in [1, {n_k}] (the number of keys), got {length}")
+    if query_length is None:
+        query_length = length if n_q == n_k else n_q
+    return w[..., :query_length, :length]
+
+
+def _labels(labels: Sequence[str] | None, n: int, what: str) -> list[str]:
+    if labels is None:
+        return [str(i) for i in range(n)]
+    labels = [str(t) for t in labels]
+    if len(labels) < n:
+        raise ValueError(
+            f"got {len(labels)} {what} labels for {n} {what}s; pass one label per step"
+        )
+    return labels[:n]
+
+
+def _key_query_labels(tokens, query_tokens, n_q: int, n_k: int) -> tuple[list[str], list[str]]:
+    """Key labels, and query labels (the same tokens for self-attention unless given apart)."""
+    if query_tokens is None and n_q == n_k:
+        query_tokens = tokens
+    return _labels(tokens, n_k, "key"), _labels(query_tokens, n_q, "query")
+
+
+@styled
+def plot_head(
+    weights,
+    *,
+    tokens: Sequence[str] | None = None,
+    query_tokens: Sequence[str] | None = None,
+    length: int | None = None,
+    highlight_query: int | None = None,
+    title: str | None = None,
+    norm: Normalize | None = None,
+    colorbar: bool = True,
+    ax: Axes | None = None,
+) -> Figure:
+    """One head's attention ``(L, S)`` as a heatmap, queries as rows, keys as columns.
+
+    Args:
+        weights: ``(L, S)`` weights of one head (one example).
+        tokens: key labels (at least ``length`` of them); default step numbers.
+        query_tokens: query labels (default ``tokens`` for self-attention).
+        length: real length; padded keys (and queries, for self-attention) are cut off.
+        highlight_query: outline this query's row.
+        norm: colour scale (default: this matrix's range); pass one to compare figures.
+    """
+    w = to_numpy(weights)
+    if w.ndim != 2:
+        raise ValueError(
+            f"plot_head expects one head's weights (L, S), got shape {w.shape}; "
+            "pick an example and a head first, e.g. weights[0, 1]"
+        )
+    w = crop(w, length)
+    n_q, n_k = w.shape
+    keys, queries = _key_query_labels(tokens, query_tokens, n_q, n_k)
+    fig = heatmap(
+        w,
+        ax=ax,
+        x_labels=keys,
+        y_labels=queries,
+        xlabel=KEY_LABEL,
+        ylabel=QUERY_LABEL,
+        title=title,
+        norm=norm,
+        colorbar=colorbar,
+        colorbar_label="attention weight",
+    )
+    if highlight_query is not None:
+        if not 0 <= highlight_query < n_q:
+            raise ValueError(f"highlight_query must lie in [0, {n_q - 1}], got {highlight_query}")
+        axes = ax if ax is not None else fig.axes[0]
+        axes.add_patch(
+            Rectangle(
+                (-0.5, highlight_query - 0.5),
+                n_k,
+                1,
+                fill=False,
+                edgecolor=LINE_COLORS[1],
+                linewidth=2,
+            )
+        )
+    return fig
+
+
+@styled
+def plot_heads(
+    weights,
+    *,
+    tokens: Sequence[str] | None = None,
+    query_tokens: Sequence[str] | None = None,
+    length: int | None = None,
+    row_titles: Sequence[str] | None = None,
+    suptitle: str | None = None,
+    panel_size: tuple[float, float] = (2.4, 2.2),
+    fig: Figure | None = None,
+) -> Figure:
+    """Every head side by side on one colour scale: ``(H, L, S)``, or a grid ``(rows, H, L, S)``.
+
+    A grid draws one row per layer (BERT: stack the layers' weights for one example), titled
+    ``row_titles[r]`` (default ``"layer r"``).
+
+    Args:
+        weights: ``(H, L, S)`` for one example (e.g. ``cap["attention"][0]``) or ``(rows, H, L, S)``.
+        tokens, query_tokens, length: labels and real length, as in :func:`plot_head`.
+        fig: draw into this figure (widgets reuse theirs).
+    """
+    w = to_numpy(weights)
+    if w.ndim == 3:
+        w = w[None]
+        row_titles = row_titles or [""]
+    if w.ndim != 4:
+        raise ValueError(
+            f"plot_heads expects (heads, L, S) or (rows, heads, L, S), got shape {w.shape}; "
+            "for a batch pick one example first, e.g. weights[0]"
+        )
+    n_rows, n_heads = w.shape[:2]
+    row_titles = (
+        list(row_titles) if row_titles is not None else [f"layer {r}" for r in range(n_rows)]
+    )
+    if len(row_titles) != n_rows:
+        raise ValueError(f"got {len(row_titles)} row_titles for {n_rows} rows")
+    w = crop(w, length)
+    n_q, n_k = w.shape[-2:]
+    keys, queries = _key_query_labels(tokens, query_tokens, n_q, n_k)
+    titles = [f"{row} head {h}".strip() for row in row_titles for h in range(n_heads)]
+    return heatmap_grid(
+        list(w.reshape(n_rows * n_heads, n_q, n_k)),  # (rows * H, L, S), one panel each
+        ncols=n_heads,
+        titles=titles,
+        x_labels=keys,
+        y_labels=queries,
+        xlabel=KEY_LABEL,
+        ylabel=QUERY_LABEL,
+        colorbar_label="attention weight",
+        suptitle=suptitle,
+        panel_size=panel_size,
+        fig=fig,
+    )
+
+
+def head_explorer(
+    weights,
+    *,
+    tokens: Sequence[Sequence[str]] | None = None,
+    lengths: Sequence[int] | None = None,
+    key_padding_mask=None,
+    title: str | None = "Attention per head: pick an example, a head and a query",
+    figsize: tuple[float, float] = (8.0, 3.4),
+):
+    """A widget to browse per-head attention: example, head and query position.
+
+    Left: the chosen head's weights for the chosen example (padding cut off), with the chosen query's
+    row outlined. Right: that query's weights over the keys for the chosen head (bars) and for the
+    head average that ``nn.MultiheadAttention`` returns by default (line).
+
+    Args:
+        weights: ``(N, H, L, S)`` per-head weights, e.g. ``cap["attention"]`` or one BERT layer.
+        tokens: one list of labels per example (default step numbers).
+        lengths: real length of each example; or give ``key_padding_mask (N, S)`` (True at padding).
+
+    Returns:
+        A :class:`course_utils.widgets.FigureExplorer` (its first view is also a static image).
+    """
+    import ipywidgets as widgets
+
+    from .widgets import FigureExplorer
+
+    w = to_numpy(weights)
+    if w.ndim != 4:
+        raise ValueError(f"head_explorer expects (N, heads, L, S) weights, got shape {w.shape}")
+    n_examples, n_heads, n_q, n_k = w.shape
+    if lengths is not None and key_padding_mask is not None:
+        raise ValueError("give lengths or key_padding_mask, not both")
+    if key_padding_mask is not None:
+        lengths = lengths_from_mask(key_padding_mask)
+    lengths = [n_k] * n_examples if lengths is None else [int(n) for n in lengths]
+    if len(lengths) != n_examples:
+        raise ValueError(f"got {len(lengths)} lengths for {n_examples} examples")
+    if tokens is not None and len(tokens) != n_examples:
+        raise ValueError(f"got {len(tokens)} token lists for {n_examples} examples")
+    norm = Normalize(vmin=0.0, vmax=1.0)  # one scale for every view: weights lie in [0, 1]
+
+    def draw(fig: Figure, example: int, head: int, query: int) -> None:
+        length = lengths[example]
+        one = crop(w[example], length)  # (H, L', S')
+        query = min(query, one.shape[1] - 1)
+        keys = _labels(tokens[example] if tokens is not None else None, one.shape[2], "key")
+        # Drawn with plain imshow/bar (no colour bar, no legend): a redraw must stay under 100 ms.
+        left = fig.add_axes((0.08, 0.2, 0.5, 0.68))
+        left.imshow(one[head], norm=norm, cmap=WEIGHTS_CMAP, aspect="auto", interpolation="nearest")
+        ticks = np.arange(len(keys))
+        left.set_xticks(ticks, keys, rotation=90 if len(keys) > 8 else 0)
+        left.set_yticks(ticks[: one.shape[1]], keys[: one.shape[1]])
+        left.set_xlabel(KEY_LABEL)
+        left.set_ylabel(QUERY_LABEL)
+        left.set_title(f"example {example}, head {head} (colour: weight 0 to 1)")
+        left.add_patch(
+            Rectangle(
+                (-0.5, query - 0.5), len(keys), 1, fill=False, edgecolor=LINE_COLORS[1], linewidth=2
+            )
+        )
+        right = fig.add_axes((0.66, 0.2, 0.32, 0.68))
+        right.bar(ticks, one[head, query], color=LINE_COLORS[0])
+        right.plot(
+            ticks, one[:, query].mean(axis=0), color=LINE_COLORS[1], marker="o", markersize=3
+        )
+        right.set_ylim(0, 1.02)
+        right.set_yticks((0, 0.5, 1))
+        right.set_xticks(ticks, [])  # same keys, same order as the heatmap's columns
+        right.set_xlabel(f"keys as on the left; bars: head {head}, line: mean")
+        right.set_ylabel("weight")
+        right.set_title(f"query {query} ({keys[query]})")
+
+    example = widgets.IntSlider(value=0, min=0, max=n_examples - 1, description="example")
+    head = widgets.Dropdown(
+        options=[(f"head {h}", h) for h in range(n_heads)], value=0, description="head"
+    )
+    query = widgets.IntSlider(value=0, min=0, max=min(n_q, lengths[0]) - 1, description="query")
+
+    def on_example(change: dict) -> None:  # the query slider follows the example's real length
+        query.max = min(n_q, lengths[change["new"]]) - 1
+
+    example.observe(on_example, names="value")
+    return FigureExplorer(
+        draw,
+        {"example": example, "head": head, "query": query},
+        figsize=figsize,
+        title=title,
+        layout="none",
+    )

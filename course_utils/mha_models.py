@@ -1,0 +1,529 @@
+"""The three designs of seed 003 (``nn.LSTM`` + ``nn.MultiheadAttention``), as written and corrected.
+
+Seed 003 stacks self-attention on the per-step outputs of an LSTM in three ways:
+
+1. LSTM -> MultiheadAttention -> Linear (:class:`SeedLSTMWithAttention`, :class:`LSTMAttention`),
+2. Embedding -> LSTM -> MultiheadAttention -> Linear over the vocabulary, offered "for text generation"
+   (:class:`SeedLSTMWithAttentionEmbed`, :class:`LSTMAttentionLM`),
+3. LSTM and attention outputs concatenated -> feed-forward (:class:`SeedLSTMWithAttentionAndFFN`,
+   :class:`LSTMAttentionFFN`).
+
+The ``Seed*`` classes are the article's code (typed, otherwise unchanged). The corrected classes differ
+where the article goes wrong:
+
+- **causal mask**: self-attention over all LSTM outputs lets step ``t`` read steps after ``t``. A
+  next-token model then learns to copy the answer from the future; :class:`LSTMAttentionLM` masks the
+  future by default (``causal=True``);
+- **padding**: each corrected model takes a ``key_padding_mask`` (True at padding) and passes it to the
+  attention, so no query attends to padding;
+- **dropout**: ``nn.LSTM`` applies ``dropout`` between layers only; with ``num_layers=1`` PyTorch warns
+  and ignores it, so the corrected models pass it only when there is more than one layer.
+
+The small seeded tasks each design is trained on in notebook 06 live here too, next to the models that
+suit them: :func:`marked_value_task`, :func:`next_token_task`, :func:`duplicate_task`.
+
+Shapes: ``B`` batch, ``T`` steps (``seq_len``), ``H`` ``hidden_size`` (the attention's ``embed_dim``),
+``V`` ``vocab_size``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = [
+    "causal_mask",
+    "padding_mask",
+    "SeedLSTMWithAttention",
+    "SeedLSTMWithAttentionEmbed",
+    "SeedLSTMWithAttentionAndFFN",
+    "LSTMAttention",
+    "LSTMAttentionLM",
+    "LSTMAttentionFFN",
+    "marked_value_task",
+    "next_token_task",
+    "next_token_floor",
+    "duplicate_task",
+    "masked_mse",
+    "future_attention",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Masks
+# --------------------------------------------------------------------------------------------------
+def causal_mask(seq_len: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """Boolean ``attn_mask`` ``(T, T)`` that stops query ``i`` from attending to any key ``j > i``.
+
+    ``True`` means *not allowed* (PyTorch's convention for boolean masks in
+    ``nn.MultiheadAttention``): the strict upper triangle.
+
+    Example:
+        >>> causal_mask(3).int()
+        tensor([[0, 1, 1],
+                [0, 0, 1],
+                [0, 0, 0]], dtype=torch.int32)
+    """
+    if not isinstance(seq_len, int) or seq_len < 1:
+        raise ValueError(f"seq_len must be a positive int, got {seq_len!r}")
+    return torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).triu(diagonal=1)
+
+
+def padding_mask(lengths: torch.Tensor, seq_len: int | None = None) -> torch.Tensor:
+    """Boolean ``key_padding_mask`` ``(B, T)``: True at the padded steps ``t >= lengths[b]``.
+
+    Args:
+        lengths: real length of each sequence, shape ``(B,)``.
+        seq_len: padded length ``T`` (default: the longest length).
+    """
+    lengths = torch.as_tensor(lengths)
+    if lengths.dim() != 1 or lengths.numel() == 0:
+        raise ValueError(
+            f"lengths must be a non-empty 1-D tensor (B,), got shape {tuple(lengths.shape)}"
+        )
+    seq_len = int(lengths.max()) if seq_len is None else seq_len
+    if int(lengths.min()) < 1 or int(lengths.max()) > seq_len:
+        raise ValueError(
+            f"lengths must lie in [1, seq_len={seq_len}], got {int(lengths.min())}..{int(lengths.max())}"
+        )
+    steps = torch.arange(seq_len, device=lengths.device)
+    return steps.unsqueeze(0) >= lengths.unsqueeze(1)  # (B, T)
+
+
+def _check_padding_mask(mask: torch.Tensor | None, batch: int, seq_len: int) -> None:
+    if mask is None:
+        return
+    if mask.dtype != torch.bool:
+        raise TypeError(
+            f"key_padding_mask must be boolean (True at padding), got dtype {mask.dtype}"
+        )
+    if tuple(mask.shape) != (batch, seq_len):
+        raise ValueError(
+            f"key_padding_mask must have shape (batch, seq_len) = ({batch}, {seq_len}), got "
+            f"{tuple(mask.shape)}; build it with padding_mask(lengths, seq_len)"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# The article's code (seed 003), unchanged apart from type hints
+# --------------------------------------------------------------------------------------------------
+class SeedLSTMWithAttention(nn.Module):
+    """Seed 003, example 1: LSTM -> MultiheadAttention -> Linear, as the article writes it.
+
+    Inputs ``x (B, T, input_size)``; output ``(B, T, input_size)``. No masks of any kind: every step
+    attends to every step (the future and padding included).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        num_heads: int,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, dropout=dropout)
+        self.attention = nn.MultiheadAttention(
+            hidden_size, num_heads, dropout=dropout, batch_first=True
+        )
+        self.fc = nn.Linear(hidden_size, input_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lstm_output, _ = self.lstm(x)  # (B, T, H)
+        attention_output, _ = self.attention(lstm_output, lstm_output, lstm_output)  # (B, T, H)
+        return self.fc(attention_output)  # (B, T, input_size)
+
+
+class SeedLSTMWithAttentionEmbed(nn.Module):
+    """Seed 003, example 2: Embedding -> LSTM -> MultiheadAttention -> Linear over the vocabulary.
+
+    The article offers it for "text generation", but without a causal mask step ``t`` sees the tokens
+    it is asked to predict. Inputs ``tokens (B, T)``; output logits ``(B, T, vocab_size)``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        hidden_size: int,
+        num_layers: int,
+        num_heads: int,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.lstm = nn.LSTM(
+            embedding_dim, hidden_size, num_layers, batch_first=True, dropout=dropout
+        )
+        self.attention = nn.MultiheadAttention(
+            hidden_size, num_heads, dropout=dropout, batch_first=True
+        )
+        self.fc = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_embed = self.embedding(x)  # (B, T, embedding_dim)
+        lstm_output, _ = self.lstm(x_embed)  # (B, T, H)
+        attention_output, _ = self.attention(lstm_output, lstm_output, lstm_output)  # (B, T, H)
+        return self.fc(attention_output)  # (B, T, V)
+
+
+class SeedLSTMWithAttentionAndFFN(nn.Module):
+    """Seed 003, example 3: LSTM and attention outputs concatenated -> feed-forward network.
+
+    Inputs ``x (B, T, input_size)``; output ``(B, T, input_size)``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        num_heads: int,
+        dropout: float = 0.1,
+        ffn_hidden_size: int = 256,
+    ) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, dropout=dropout)
+        self.attention = nn.MultiheadAttention(
+            hidden_size, num_heads, dropout=dropout, batch_first=True
+        )
+        self.feedforward = nn.Sequential(
+            nn.Linear(hidden_size * 2, ffn_hidden_size),
+            nn.ReLU(),
+            nn.Linear(ffn_hidden_size, input_size),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lstm_output, _ = self.lstm(x)  # (B, T, H)
+        attention_output, _ = self.attention(lstm_output, lstm_output, lstm_output)  # (B, T, H)
+        concatenated_output = torch.cat((lstm_output, attention_output), dim=2)  # (B, T, 2H)
+        return self.feedforward(concatenated_output)  # (B, T, input_size)
+
+
+# --------------------------------------------------------------------------------------------------
+# Corrected designs
+# --------------------------------------------------------------------------------------------------
+class _LSTMSelfAttention(nn.Module):
+    """Shared part of the corrected designs: LSTM over the steps, then masked self-attention.
+
+    Args:
+        input_size: features per step fed to the LSTM.
+        hidden_size: LSTM width, also the attention's ``embed_dim``.
+        num_layers: stacked LSTM layers (``dropout`` is applied between them only).
+        num_heads: attention heads; ``hidden_size`` must be divisible by it.
+        dropout: dropout between LSTM layers (when ``num_layers > 1``) and on the attention weights.
+        causal: mask the future (query ``i`` sees keys ``j <= i`` only). Needed for generation.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        num_heads: int,
+        dropout: float,
+        causal: bool,
+    ) -> None:
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ValueError(
+                f"hidden_size ({hidden_size}) must be divisible by num_heads ({num_heads}): each head "
+                f"gets hidden_size // num_heads features; try num_heads in "
+                f"{[h for h in range(1, hidden_size + 1) if hidden_size % h == 0][:6]}"
+            )
+        self.input_size = input_size
+        self.causal = causal
+        self.lstm = nn.LSTM(
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.attention = nn.MultiheadAttention(
+            hidden_size, num_heads, dropout=dropout, batch_first=True
+        )
+
+    def _lstm_and_attention(
+        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"expected x of shape (batch, seq_len, input_size) = (*, *, {self.input_size}), "
+                f"got {tuple(x.shape)}"
+            )
+        batch, seq_len, _ = x.shape
+        _check_padding_mask(key_padding_mask, batch, seq_len)
+        # A forward LSTM never reads ahead, so trailing padding leaves its real steps untouched.
+        lstm_output, _ = self.lstm(x)  # (B, T, H)
+        attn_mask = causal_mask(seq_len, x.device) if self.causal else None
+        attention_output, _ = self.attention(
+            lstm_output,
+            lstm_output,
+            lstm_output,
+            attn_mask=attn_mask,
+            key_padding_mask=key_padding_mask,
+            need_weights=False,  # we do not use them (capture_attention can still record them)
+        )  # (B, T, H)
+        return lstm_output, attention_output
+
+
+class LSTMAttention(_LSTMSelfAttention):
+    """Design 1, corrected: LSTM -> MultiheadAttention -> Linear, with padding (and optional causal) masks.
+
+    Args:
+        input_size, hidden_size, num_layers, num_heads, dropout, causal: see the attention block.
+        output_size: features predicted per step (default ``input_size``, as in the article).
+
+    Inputs:
+        x: ``(B, T, input_size)``.
+        key_padding_mask: optional boolean ``(B, T)``, True at padding (:func:`padding_mask`).
+
+    Output:
+        ``(B, T, output_size)``; values at padded steps are meaningless, leave them out of the loss.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        num_heads: int = 2,
+        *,
+        output_size: int | None = None,
+        dropout: float = 0.0,
+        causal: bool = False,
+    ) -> None:
+        super().__init__(input_size, hidden_size, num_layers, num_heads, dropout, causal)
+        self.fc = nn.Linear(hidden_size, output_size or input_size)
+
+    def forward(
+        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        _, attention_output = self._lstm_and_attention(x, key_padding_mask)
+        return self.fc(attention_output)  # (B, T, output_size)
+
+
+class LSTMAttentionLM(_LSTMSelfAttention):
+    """Design 2, corrected: a next-token model Embedding -> LSTM -> *causal* attention -> Linear.
+
+    Args:
+        vocab_size: number of token ids.
+        embedding_dim: size of each token's embedding (the LSTM's ``input_size``).
+        hidden_size, num_layers, num_heads, dropout: see the attention block.
+        causal: keep ``True`` for generation. ``False`` rebuilds the article's leak (for the demo).
+
+    Inputs:
+        tokens: ``(B, T)`` int64 ids.
+        key_padding_mask: optional boolean ``(B, T)``, True at padding.
+
+    Output:
+        logits ``(B, T, vocab_size)``: position ``t`` predicts token ``t + 1``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        num_heads: int = 2,
+        *,
+        dropout: float = 0.0,
+        causal: bool = True,
+    ) -> None:
+        super().__init__(embedding_dim, hidden_size, num_layers, num_heads, dropout, causal)
+        self.vocab_size = vocab_size
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.fc = nn.Linear(hidden_size, vocab_size)
+
+    def forward(
+        self, tokens: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if tokens.dim() != 2 or tokens.dtype != torch.long:
+            raise ValueError(
+                f"expected tokens of shape (batch, seq_len) and dtype int64, got shape "
+                f"{tuple(tokens.shape)} and dtype {tokens.dtype}"
+            )
+        _, attention_output = self._lstm_and_attention(self.embedding(tokens), key_padding_mask)
+        return self.fc(attention_output)  # (B, T, V)
+
+
+class LSTMAttentionFFN(_LSTMSelfAttention):
+    """Design 3, corrected: LSTM and attention outputs concatenated -> feed-forward, with masks.
+
+    Each step gets both what the LSTM has read so far and what attention gathered from the whole
+    sequence: ``ffn([h_t ; attn_t])``.
+
+    Args:
+        input_size, hidden_size, num_layers, num_heads, dropout, causal: see the attention block.
+        ffn_hidden_size: width of the feed-forward network's hidden layer.
+        output_size: features predicted per step (default ``input_size``, as in the article).
+
+    Inputs: ``x (B, T, input_size)``, optional ``key_padding_mask (B, T)``.
+    Output: ``(B, T, output_size)``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        num_heads: int = 2,
+        *,
+        ffn_hidden_size: int = 64,
+        output_size: int | None = None,
+        dropout: float = 0.0,
+        causal: bool = False,
+    ) -> None:
+        super().__init__(input_size, hidden_size, num_layers, num_heads, dropout, causal)
+        self.feedforward = nn.Sequential(
+            nn.Linear(hidden_size * 2, ffn_hidden_size),
+            nn.ReLU(),
+            nn.Linear(ffn_hidden_size, output_size or input_size),
+        )
+
+    def forward(
+        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        lstm_output, attention_output = self._lstm_and_attention(x, key_padding_mask)
+        both = torch.cat((lstm_output, attention_output), dim=-1)  # (B, T, 2H)
+        return self.feedforward(both)  # (B, T, output_size)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tasks that suit each design (seeded, made on the fly)
+# --------------------------------------------------------------------------------------------------
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def marked_value_task(
+    n: int, seq_len: int, *, min_len: int | None = None, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every step must output the value of the one marked step (design 1).
+
+    Each step carries ``(value, marker)``: values from U(0, 1), exactly one real step marked. The
+    target of *every* step, those before the marker included, is the marked value, so a forward LSTM
+    alone cannot solve it; attention can (each query should look at the marked key). Sequences
+    shorter than ``seq_len`` are zero-padded at the end and their padded targets are NaN (leave them
+    out of the loss, see :func:`masked_mse`).
+
+    Returns:
+        ``x (n, seq_len, 2)``, ``y (n, seq_len)`` and ``lengths (n,)``.
+    """
+    if n < 1 or seq_len < 2:
+        raise ValueError(f"need n >= 1 and seq_len >= 2, got n={n}, seq_len={seq_len}")
+    min_len = seq_len if min_len is None else min_len
+    if not 1 <= min_len <= seq_len:
+        raise ValueError(f"min_len must lie in [1, seq_len={seq_len}], got {min_len}")
+    g = _generator(seed)
+    lengths = torch.randint(min_len, seq_len + 1, (n,), generator=g)
+    values = torch.rand(n, seq_len, generator=g)
+    marked = (torch.rand(n, generator=g) * lengths).long()  # uniform over the real steps
+    rows = torch.arange(n)
+    markers = torch.zeros(n, seq_len)
+    markers[rows, marked] = 1.0
+    pad = padding_mask(lengths, seq_len)  # (n, T)
+    x = torch.stack([values, markers], dim=-1).masked_fill(pad.unsqueeze(-1), 0.0)  # (n, T, 2)
+    y = values[rows, marked].unsqueeze(1).expand(n, seq_len).clone()  # (n, T)
+    y[pad] = float("nan")
+    return x, y, lengths
+
+
+def masked_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the targets that are not NaN (NaN marks padding).
+
+    ``outputs`` may carry a trailing feature axis of size 1: ``(B, T, 1)`` against ``(B, T)``.
+    """
+    if outputs.dim() == targets.dim() + 1 and outputs.shape[-1] == 1:
+        outputs = outputs.squeeze(-1)
+    if outputs.shape != targets.shape:
+        raise ValueError(
+            f"outputs {tuple(outputs.shape)} and targets {tuple(targets.shape)} differ"
+        )
+    real = ~torch.isnan(targets)
+    return ((outputs[real] - targets[real]) ** 2).mean()
+
+
+def next_token_task(
+    n: int, seq_len: int, vocab_size: int, *, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token sequences whose next token is random at every other step (design 2).
+
+    The sequence ``s_0 .. s_T`` has ``s_{2k}`` uniform over the vocabulary and
+    ``s_{2k+1} = (s_{2k} + 1) mod V``. A model that reads only the past can predict the odd tokens
+    exactly but no better than chance the even ones, so its cross-entropy cannot fall below
+    :func:`next_token_floor` (``ln V`` on half the targets). A loss far below that floor proves the
+    model reads the future.
+
+    Returns:
+        ``inputs (n, seq_len)`` = ``s_0 .. s_{T-1}`` and ``targets (n, seq_len)`` = ``s_1 .. s_T``.
+    """
+    if n < 1 or seq_len < 2 or vocab_size < 2:
+        raise ValueError(
+            f"need n >= 1, seq_len >= 2, vocab_size >= 2, got {n}, {seq_len}, {vocab_size}"
+        )
+    g = _generator(seed)
+    s = torch.randint(0, vocab_size, (n, seq_len + 1), generator=g)
+    n_odd = s[:, 1::2].shape[1]
+    s[:, 1::2] = (
+        s[:, 0::2][:, :n_odd] + 1
+    ) % vocab_size  # each odd token follows from the one before
+    return s[:, :-1].clone(), s[:, 1:].clone()
+
+
+def next_token_floor(seq_len: int, vocab_size: int) -> float:
+    """The lowest mean cross-entropy (nats) an honest model can reach on :func:`next_token_task`.
+
+    Targets ``s_1 .. s_T``: the even ones (``T // 2`` of them) are uniform, costing ``ln V`` each;
+    the odd ones are determined by the token before them and cost nothing.
+    """
+    return (seq_len // 2) * math.log(vocab_size) / seq_len
+
+
+def duplicate_task(
+    n: int, seq_len: int, vocab_size: int, *, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Label each token 1 if the same token occurs anywhere else in its sequence (design 3).
+
+    The answer for step ``t`` needs the token at ``t`` (what the LSTM carries) and a look at every
+    other step, before and after ``t`` (what attention gathers): the concatenation design fits.
+
+    Returns:
+        one-hot ``x (n, seq_len, vocab_size)``, labels ``y (n, seq_len)`` (float 0/1) and the token
+        ids ``(n, seq_len)`` (for plot labels).
+    """
+    if n < 1 or seq_len < 2 or vocab_size < 2:
+        raise ValueError(
+            f"need n >= 1, seq_len >= 2, vocab_size >= 2, got {n}, {seq_len}, {vocab_size}"
+        )
+    tokens = torch.randint(0, vocab_size, (n, seq_len), generator=_generator(seed))
+    same = tokens.unsqueeze(2) == tokens.unsqueeze(1)  # (n, T, T)
+    y = ((same.sum(dim=2) - 1) > 0).float()  # (n, T): another step holds the same token
+    x = nn.functional.one_hot(tokens, vocab_size).float()  # (n, T, V)
+    return x, y, tokens
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading attention weights
+# --------------------------------------------------------------------------------------------------
+def future_attention(weights: torch.Tensor) -> torch.Tensor:
+    """Share of each query's attention that lands on later keys (``j > i``), averaged over queries.
+
+    Args:
+        weights: ``(..., L, L)`` self-attention weights (rows sum to 1), e.g. ``(N, H, L, L)``.
+
+    Returns:
+        ``(...)``: 0 for a causal model; for the last query it is always 0, so a fully "leaky"
+        model scores below 1.
+    """
+    if weights.dim() < 2 or weights.shape[-1] != weights.shape[-2]:
+        raise ValueError(
+            f"expected square self-attention weights (..., L, L), got {tuple(weights.shape)}"
+        )
+    future = causal_mask(weights.shape[-1], weights.device)  # (L, L) True above the diagonal
+    return (weights * future).sum(dim=-1).mean(dim=-1)

@@ -1,0 +1,113 @@
+"""Heads grid, single-head heatmap and the head explorer: padding removed, one scale, labels, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from course_utils.head_plots import crop, head_explorer, lengths_from_mask, plot_head, plot_heads
+from course_utils.style import new_figure
+
+
+def _weights(*shape, seed=0):
+    return torch.softmax(torch.randn(*shape, generator=torch.Generator().manual_seed(seed)), dim=-1)
+
+
+def _images(fig):
+    return [ax.images[0] for ax in fig.axes if ax.images]
+
+
+def test_plot_heads_crops_padding_and_shares_one_scale():
+    w = _weights(3, 6, 6)
+    w[2] *= 0.1  # a faint head must still be drawn on the same scale as the others
+    fig = plot_heads(w, tokens=list("abcdef"), length=4)
+    assert isinstance(fig, Figure)
+    images = _images(fig)
+    assert len(images) == 3
+    assert all(im.get_array().shape == (4, 4) for im in images)
+    assert len({(im.norm.vmin, im.norm.vmax) for im in images}) == 1  # one colour scale
+    assert images[0].norm.vmax == pytest.approx(float(w[:, :4, :4].max()))
+    first = images[0].axes
+    assert [t.get_text() for t in first.get_yticklabels()] == list("abcd")
+    assert first.get_ylabel().startswith("query") and first.get_xlabel().startswith("key")
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["head 0", "head 1", "head 2"]
+
+
+def test_plot_heads_layers_grid_and_given_figure():
+    w = _weights(2, 4, 5, 5)  # (layers, heads, L, S)
+    fig, _ = new_figure(figsize=(6, 3))
+    fig.clear()
+    out = plot_heads(w, row_titles=["L0", "L1"], fig=fig)
+    assert out is fig
+    assert [ax.get_title() for ax in fig.axes if ax.images][:5] == [
+        "L0 head 0",
+        "L0 head 1",
+        "L0 head 2",
+        "L0 head 3",
+        "L1 head 0",
+    ]
+
+
+def test_plot_head_highlight_and_ax():
+    fig, ax = new_figure()
+    out = plot_head(
+        _weights(5, 7),
+        tokens=[f"t{i}" for i in range(7)],
+        length=5,
+        highlight_query=2,
+        ax=ax,
+        colorbar=False,
+    )
+    assert out is fig and ax.images[0].get_array().shape == (5, 5)
+    (patch,) = ax.patches
+    assert patch.get_xy() == (-0.5, 1.5) and patch.get_height() == 1
+
+
+def test_cross_attention_keeps_queries():
+    assert crop(_weights(3, 9), 5).shape == (3, 5)  # L != S: only keys are cut
+    assert crop(_weights(6, 6), 4).shape == (4, 4)
+
+
+def test_errors_name_the_fix():
+    with pytest.raises(ValueError, match="pick an example and a head first"):
+        plot_head(_weights(2, 4, 4))
+    with pytest.raises(ValueError, match="pick one example first"):
+        plot_heads(_weights(2, 2, 3, 4, 4))
+    with pytest.raises(ValueError, match="pass one label per step"):
+        plot_head(_weights(4, 4), tokens=["a", "b"])
+    with pytest.raises(ValueError, match=r"length must lie in \[1, 4\]"):
+        crop(_weights(4, 4), 9)
+    with pytest.raises(ValueError, match="expects \\(N, heads, L, S\\)"):
+        head_explorer(_weights(2, 4, 4))
+    with pytest.raises(ValueError, match="not both"):
+        head_explorer(_weights(2, 2, 4, 4), lengths=[4, 4], key_padding_mask=torch.zeros(2, 4))
+
+
+def test_lengths_from_mask():
+    mask = torch.tensor([[False, False, True], [False, False, False]])
+    assert lengths_from_mask(mask) == [2, 3]
+
+
+def test_head_explorer_static_view_controls_and_padding():
+    w = _weights(3, 2, 6, 6)
+    mask = torch.arange(6).unsqueeze(0) >= torch.tensor([6, 3, 4]).unsqueeze(1)
+    ex = head_explorer(w, key_padding_mask=mask, tokens=[list("abcdef")] * 3)
+    assert ex.static_png()[:4] == b"\x89PNG"
+    assert set(ex.controls) == {"example", "head", "query"}
+    heat = next(ax for ax in ex.figure.axes if ax.images)
+    assert heat.images[0].get_array().shape == (6, 6)
+    ex.controls["query"].value = 5
+    ex.controls["example"].value = 1  # 3 real steps: the view and the query slider follow
+    assert ex.controls["query"].max == 2
+    heat = next(ax for ax in ex.figure.axes if ax.images)
+    assert heat.images[0].get_array().shape == (3, 3)
+    ex.controls["head"].value = 1
+    heat = next(ax for ax in ex.figure.axes if ax.images)
+    np.testing.assert_allclose(heat.images[0].get_array(), w[1, 1, :3, :3].numpy())
+    assert heat.get_title().startswith("example 1, head 1")
+    assert len(ex.redraw_seconds) >= 4
+    bars = next(ax for ax in ex.figure.axes if not ax.images)
+    heights = [p.get_height() for p in bars.patches]
+    np.testing.assert_allclose(heights, w[1, 1, 2, :3].numpy(), rtol=1e-6)

@@ -1,0 +1,156 @@
+"""The seed-003 designs (as written and corrected), their masks and their tasks."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+
+from course_utils.capture import capture_attention
+from course_utils.mha_models import (
+    LSTMAttention,
+    LSTMAttentionFFN,
+    LSTMAttentionLM,
+    SeedLSTMWithAttention,
+    SeedLSTMWithAttentionAndFFN,
+    SeedLSTMWithAttentionEmbed,
+    causal_mask,
+    duplicate_task,
+    future_attention,
+    marked_value_task,
+    masked_mse,
+    next_token_floor,
+    next_token_task,
+    padding_mask,
+)
+
+
+def test_seed_models_give_the_article_shapes():
+    torch.manual_seed(0)
+    x = torch.randn(4, 20, 10)
+    assert SeedLSTMWithAttention(10, 64, 2, 4)(x).shape == (4, 20, 10)
+    assert SeedLSTMWithAttentionEmbed(1000, 64, 128, 2, 4)(
+        torch.randint(0, 1000, (4, 20))
+    ).shape == (4, 20, 1000)
+    assert SeedLSTMWithAttentionAndFFN(10, 64, 2, 4, ffn_hidden_size=128)(x).shape == (4, 20, 10)
+
+
+def test_seed_model_with_one_layer_warns_and_corrected_one_does_not():
+    with pytest.warns(UserWarning, match="num_layers greater than 1"):
+        SeedLSTMWithAttention(3, 8, 1, 2, dropout=0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = LSTMAttention(3, 8, num_layers=1, num_heads=2, dropout=0.2)
+    assert model.lstm.dropout == 0.0 and model.attention.dropout == 0.2
+    assert LSTMAttention(3, 8, num_layers=2, num_heads=2, dropout=0.2).lstm.dropout == 0.2
+
+
+def test_causal_mask_and_padding_mask_values():
+    assert causal_mask(3).tolist() == [[False, True, True], [False, False, True], [False] * 3]
+    assert padding_mask(torch.tensor([1, 3]), 4).tolist() == [
+        [False, True, True, True],
+        [False, False, False, True],
+    ]
+    assert padding_mask(torch.tensor([2, 3])).shape == (2, 3)
+    with pytest.raises(ValueError, match="positive int"):
+        causal_mask(0)
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, seq_len=2\]"):
+        padding_mask(torch.tensor([3]), 2)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_lm_reads_the_future_only_without_causal_mask(causal):
+    torch.manual_seed(0)
+    model = LSTMAttentionLM(11, 6, 8, num_heads=2, causal=causal).eval()
+    tokens = torch.randint(0, 11, (3, 9))
+    changed = tokens.clone()
+    changed[:, 5:] = (changed[:, 5:] + 1) % 11
+    with torch.no_grad(), capture_attention(model) as cap:
+        moved = (model(tokens)[:, :5] - model(changed)[:, :5]).abs().max().item()
+    share = future_attention(cap["attention"])
+    if causal:
+        assert moved < 1e-6 and torch.all(share == 0)
+    else:
+        assert moved > 1e-4 and torch.all(share > 0)
+
+
+@pytest.mark.parametrize("cls", [LSTMAttention, LSTMAttentionFFN])
+def test_key_padding_mask_makes_outputs_independent_of_padding(cls):
+    torch.manual_seed(0)
+    model = cls(3, 8, num_heads=2).eval()
+    x = torch.randn(1, 5, 3)
+    pad = lambda n: torch.cat([x, torch.zeros(1, n - 5, 3)], dim=1)  # noqa: E731
+    with torch.no_grad():
+        short = model(pad(7), padding_mask(torch.tensor([5]), 7))[:, :5]
+        long = model(pad(15), padding_mask(torch.tensor([5]), 15))[:, :5]
+        short_nomask, long_nomask = model(pad(7))[:, :5], model(pad(15))[:, :5]
+    torch.testing.assert_close(short, long)
+    assert (short_nomask - long_nomask).abs().max() > 1e-4
+
+
+def test_corrected_models_shapes_and_errors():
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 3)
+    assert LSTMAttention(3, 8, output_size=1)(x).shape == (2, 6, 1)
+    assert LSTMAttentionFFN(3, 8, output_size=2, ffn_hidden_size=5)(x).shape == (2, 6, 2)
+    assert LSTMAttentionLM(7, 4, 8)(torch.randint(0, 7, (2, 6))).shape == (2, 6, 7)
+    with pytest.raises(ValueError, match=r"expected x of shape \(batch, seq_len, input_size\)"):
+        LSTMAttention(3, 8)(torch.randn(2, 6, 4))
+    with pytest.raises(ValueError, match="must be divisible by num_heads"):
+        LSTMAttention(3, 10, num_heads=4)
+    with pytest.raises(ValueError, match=r"key_padding_mask must have shape \(batch, seq_len\)"):
+        LSTMAttention(3, 8)(x, torch.zeros(2, 5, dtype=torch.bool))
+    with pytest.raises(TypeError, match="must be boolean"):
+        LSTMAttention(3, 8)(x, torch.zeros(2, 6))
+    with pytest.raises(ValueError, match="dtype int64"):
+        LSTMAttentionLM(7, 4, 8)(torch.randn(2, 6))
+
+
+def test_marked_value_task():
+    x, y, lengths = marked_value_task(50, 10, min_len=4, seed=3)
+    assert x.shape == (50, 10, 2) and y.shape == (50, 10) and lengths.shape == (50,)
+    pad = padding_mask(lengths, 10)
+    assert torch.isnan(y[pad]).all() and not torch.isnan(y[~pad]).any()
+    assert torch.equal(x[:, :, 1].sum(dim=1), torch.ones(50))  # exactly one marker
+    marked = x[:, :, 1].argmax(dim=1)
+    assert torch.all(marked < lengths)  # the marker sits on a real step
+    torch.testing.assert_close(y[:, 0], x[torch.arange(50), marked, 0])
+    assert torch.equal(x[pad], torch.zeros_like(x[pad]))
+    x2, _, _ = marked_value_task(50, 10, min_len=4, seed=3)
+    assert torch.equal(x, x2)
+
+
+def test_next_token_task_and_its_floor():
+    inputs, targets = next_token_task(40, 9, 7, seed=1)
+    assert inputs.shape == targets.shape == (40, 9)
+    assert torch.equal(inputs[:, 1:], targets[:, :-1])
+    seq = torch.cat([inputs, targets[:, -1:]], dim=1)  # (40, 10) s_0 .. s_9
+    assert torch.equal(seq[:, 1::2], (seq[:, 0::2] + 1) % 7)
+    assert next_token_floor(9, 7) == pytest.approx(4 * math.log(7) / 9)
+    assert next_token_floor(20, 16) == pytest.approx(0.5 * math.log(16))
+
+
+def test_duplicate_task_labels_match_brute_force():
+    x, y, tokens = duplicate_task(30, 6, 4, seed=2)
+    assert x.shape == (30, 6, 4) and torch.equal(x.argmax(-1), tokens)
+    for b in range(30):
+        row = tokens[b].tolist()
+        assert y[b].tolist() == [float(row.count(t) > 1) for t in row]
+
+
+def test_masked_mse_ignores_nan_and_checks_shapes():
+    targets = torch.tensor([[1.0, float("nan")], [2.0, 3.0]])
+    outputs = torch.tensor([[[2.0], [100.0]], [[2.0], [5.0]]])  # (B, T, 1)
+    assert masked_mse(outputs, targets).item() == pytest.approx((1 + 0 + 4) / 3)
+    with pytest.raises(ValueError, match="differ"):
+        masked_mse(torch.zeros(2, 3), targets)
+
+
+def test_future_attention():
+    uniform = torch.full((4, 4), 0.25)
+    assert future_attention(uniform).item() == pytest.approx((0.75 + 0.5 + 0.25 + 0) / 4)
+    assert future_attention(torch.eye(4)).item() == 0
+    with pytest.raises(ValueError, match="square"):
+        future_attention(torch.zeros(3, 4))
