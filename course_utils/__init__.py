@@ -11,34 +11,21 @@ PyTorch or transformers until a notebook asks for them::
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import pkgutil
 
 __version__ = "0.1.0"
 
-# Submodules reachable as attributes (``course_utils.data``) without importing them up front.
-_SUBMODULES = frozenset(
-    {
-        "checks",
-        "data",
-        "device",
-        "envcheck",
-        "exercises",
-        "feedback",
-        "plots",
-        "seeding",
-        "style",
-        "training",
-        "widgets",
-    }
-)
+
+def _submodules() -> list[str]:
+    return [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
 
 
 def __getattr__(name: str):
     """Load ``course_utils.<name>`` on first access (PEP 562): the top-level import stays fast."""
-    if name in _SUBMODULES or importlib.util.find_spec(f"{__name__}.{name}") is not None:
+    if name in _submodules():
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'course_utils' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _SUBMODULES)
+    return sorted(set(globals()) | set(_submodules()))
