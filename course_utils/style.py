@@ -77,6 +77,7 @@ def new_figure(
     *,
     figsize: tuple[float, float] | None = None,
     squeeze: bool = True,
+    gridspec_kw: dict[str, Any] | None = None,
     **subplot_kw: Any,
 ) -> tuple[CourseFigure, Any]:
     """Create a course-styled figure and its axes (like ``plt.subplots`` but with no global state).
@@ -90,7 +91,9 @@ def new_figure(
         figsize = (min(3.2 * ncols + 0.6, 12.0), 2.6 * nrows + 0.4)
     with course_style():
         fig = CourseFigure(figsize=figsize, layout="constrained")
-        axes = fig.subplots(nrows, ncols, squeeze=squeeze, subplot_kw=subplot_kw or None)
+        axes = fig.subplots(
+            nrows, ncols, squeeze=squeeze, subplot_kw=subplot_kw or None, gridspec_kw=gridspec_kw
+        )
     return fig, axes
 
 
