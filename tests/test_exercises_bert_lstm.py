@@ -1,0 +1,60 @@
+"""The checkers of notebook 07 fail on the starter code, fail on trivial stubs, pass on the solutions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils.exercises import bert_lstm as ex
+from tests.notebook_tools import find_notebook, run_tagged_cell
+
+NB = find_notebook("07")
+
+CASES = [
+    (
+        "starter-masked-mean",
+        "masked_mean_pool",
+        ex.check_masked_mean_pool,
+        ex.masked_mean_pool_solution,
+        [lambda x, m: x.mean(dim=1), lambda x, m: torch.zeros(4, 5)],
+    ),
+    (
+        "starter-last-output",
+        "last_real_output",
+        ex.check_last_real_output,
+        ex.last_real_output_solution,
+        [lambda o, m: o[:, -1], lambda o, m: torch.zeros(4, 3)],
+    ),
+    (
+        "starter-attention-received",
+        "attention_received",
+        ex.check_attention_received,
+        ex.attention_received_solution,
+        [
+            lambda w, k: w[..., k, :].mean(-1),
+            lambda w, k: torch.zeros(w.shape[:2]),
+            lambda w, k: w[..., 2].mean(-1),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("tag", "name", "check", "solution", "stubs"), CASES, ids=[c[0] for c in CASES]
+)
+def test_checker(tag, name, check, solution, stubs):
+    starter = run_tagged_cell(NB, tag)[name]
+    feedback = check(starter)
+    assert not feedback.passed and "not written yet" in str(feedback)
+    for stub in stubs:
+        feedback = check(stub)
+        assert not feedback.passed, str(feedback)
+        assert "hint:" in str(feedback)
+    assert check(solution).passed, str(check(solution))
+
+
+def test_feedback_names_the_padding_mistake():
+    feedback = ex.check_masked_mean_pool(lambda x, m: x.mean(dim=1))
+    assert "padding is averaged in" in str(feedback)
+    feedback = ex.check_last_real_output(lambda o, m: o[:, -1])
+    assert "outputs[:, -1]" in str(feedback)
