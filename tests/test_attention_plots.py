@@ -1,0 +1,169 @@
+"""Attention and gradient pictures: padding removed, shared scales, labelled axes, working widgets."""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib as mpl
+import numpy as np
+import pytest
+import torch
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+
+from course_utils.attention_plots import (
+    RELEVANT_COLOR,
+    attention_explorer,
+    gradient_explorer,
+    gradient_norm_scale,
+    plot_attention_bars,
+    plot_attention_weights,
+    plot_connectivity_grid,
+    plot_gradient_map,
+    plot_gradient_profiles,
+    remove_padding,
+)
+from course_utils.attention_pooling import lengths_to_mask, masked_softmax
+from course_utils.plots import shared_norm
+from course_utils.style import STYLE
+
+
+@pytest.fixture
+def batch():
+    lengths = torch.tensor([6, 3, 5])
+    weights = masked_softmax(
+        torch.randn(3, 8, generator=torch.Generator().manual_seed(0)), lengths_to_mask(lengths, 8)
+    )
+    positions = torch.tensor([[0, 4], [1, 2], [2, 3]])
+    return weights, lengths, positions
+
+
+def test_remove_padding_blanks_and_cuts(batch):
+    weights, lengths, _ = batch
+    m = remove_padding(weights, lengths)
+    assert m.shape == (3, 6)  # cut to the longest real length
+    assert np.isnan(m[1, 3:]).all() and not np.isnan(m[1, :3]).any()
+    with pytest.raises(ValueError, match="got 2 lengths for 3 rows"):
+        remove_padding(weights, lengths[:2])
+
+
+def test_attention_weights_plot_has_labels_scale_and_marks(batch):
+    weights, lengths, positions = batch
+    norm = shared_norm([weights], vmin=0.0)
+    fig = plot_attention_weights(
+        weights, lengths=lengths, positions=positions, norm=norm, labels=["a", "b", "c"]
+    )
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    image = ax.images[0]
+    assert image.get_array().shape == (3, 6)
+    assert image.norm is norm
+    assert ax.get_xlabel() == "input step"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    marks = ax.collections[0].get_offsets()
+    assert len(marks) == 6
+
+
+def test_attention_weights_plot_draws_into_given_axes(batch):
+    weights, lengths, _ = batch
+    from course_utils.style import new_figure
+
+    fig, axes = new_figure(1, 2)
+    out = plot_attention_weights(weights[:1], lengths=lengths[:1], ax=axes[1], colorbar=False)
+    assert out is fig and len(axes[1].images) == 1 and len(axes[0].images) == 0
+
+
+def test_attention_bars_drop_padding_and_colour_relevant_steps(batch):
+    weights, lengths, positions = batch
+    fig = plot_attention_bars(weights[0], length=int(lengths[0]), positions=positions[0], ymax=0.9)
+    ax = fig.axes[0]
+    bars = next(c for c in ax.collections if isinstance(c, LineCollection))
+    assert len(bars.get_segments()) == 6
+    colours = [mpl.colors.to_hex(c) for c in bars.get_colors()]
+    assert colours[0] == colours[4] == RELEVANT_COLOR and colours[1] != RELEVANT_COLOR
+    assert ax.get_ylim() == (0.0, 0.9)
+    with pytest.raises(ValueError, match="length must lie"):
+        plot_attention_bars(weights[0], length=9)
+
+
+def test_gradient_map_rows_are_log10_on_a_shared_scale():
+    a = {"1 layer": torch.tensor([[1e-4, 1e-2, 1.0]]), "2 layers": torch.tensor([1e-3, 1e-2, 1e-1])}
+    b = {"1 layer": torch.tensor([1e-6, 1e-3, 1.0]), "2 layers": torch.tensor([1e-5, 1e-3, 1.0])}
+    scale = gradient_norm_scale(a, b)
+    assert (scale.vmin, scale.vmax) == pytest.approx((-6.0, 0.0))
+    fig = plot_gradient_map(a, norm=scale)
+    image = fig.axes[0].images[0]
+    np.testing.assert_allclose(image.get_array(), [[-4, -2, 0], [-3, -2, -1]])
+    assert image.norm is scale
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["1 layer", "2 layers"]
+    with pytest.raises(ValueError, match="same number of steps"):
+        plot_gradient_map({"a": torch.ones(3), "b": torch.ones(4)})
+
+
+def test_gradient_profiles_are_log_lines_with_marks():
+    fig = plot_gradient_profiles(
+        {"1": torch.rand(4, 6) + 0.1, "2": torch.rand(6) + 0.1}, marks=[1, 4]
+    )
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    assert len(ax.lines) == 4  # two profiles, two marks
+
+
+def test_connectivity_grid_blanks_the_future_and_shares_one_scale():
+    maps = {f"{d}": torch.tril(torch.rand(5, 5) + 0.01) for d in (1, 2, 3)}
+    fig = plot_connectivity_grid(maps)
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 3
+    assert len({(im.norm.vmin, im.norm.vmax) for im in images}) == 1
+    arr = np.ma.getdata(images[0].get_array())
+    assert np.isnan(arr[np.triu_indices(5, k=1)]).all()
+
+
+def test_attention_explorer_redraws_and_notes_padding(batch):
+    weights, lengths, positions = batch
+    seed_like = weights.clone()
+    seed_like[:, -1] += 0.2  # weight on a padded step, as the seed's unmasked layer gives
+    ex = attention_explorer(
+        {"seed": seed_like, "additive": weights},
+        lengths=lengths,
+        positions=positions,
+        inputs=torch.rand(3, 8),
+    )
+    assert ex.static_png().startswith(b"\x89PNG")
+    ex.controls["example"].value = 1
+    texts = [t.get_text() for ax in ex.figure.axes for t in ax.texts]
+    assert any(t.startswith("example 1") for t in texts)
+    assert any("on padding (not drawn)" in t for t in texts if t.startswith("seed"))
+    assert not any("on padding" in t for t in texts if t.startswith("additive"))
+    assert len(ex.redraw_seconds) == 2 and ex.error.value == ""
+    with pytest.raises(ValueError, match="same shape"):
+        attention_explorer({"a": weights, "b": weights[:, :5]}, lengths=lengths)
+
+
+def test_explorers_draw_without_layout_warnings_under_the_course_style(batch):
+    weights, lengths, positions = batch
+    with mpl.rc_context(STYLE), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex = attention_explorer({"a": weights}, lengths=lengths, positions=positions)
+        ge = gradient_explorer(
+            {"init": {"1": torch.rand(3, 8) + 0.1}, "trained": {"1": torch.rand(3, 8)}},
+            positions=positions,
+        )
+        for k in (1, 2):  # redraw() directly: a widget callback would swallow the warning
+            ex.controls["example"].value = k
+            ex.redraw()
+            ge.controls["example"].value = k
+            ge.redraw()
+        ge.controls["stage"].value = "trained"
+        ge.redraw()
+    assert ex.error.value == ge.error.value == ""
+
+
+def test_gradient_explorer_keeps_one_y_scale():
+    norms = {"init": {"1": torch.full((2, 5), 1e-6)}, "trained": {"1": torch.full((2, 5), 1e-1)}}
+    ge = gradient_explorer(norms)
+    first = ge.figure.axes[0].get_ylim()
+    ge.controls["stage"].value = "trained"
+    assert ge.figure.axes[0].get_ylim() == first
+    with pytest.raises(ValueError, match="every gradient norm is 0"):
+        gradient_explorer({"x": {"1": torch.zeros(2, 3)}})
