@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +47,25 @@ def run_tagged_cell(
     )
     exec(compile(source, f"{path.name}[{tag}]", "exec"), ns)
     return ns
+
+
+def assert_checker_contract(
+    path: Path,
+    tag: str,
+    name: str,
+    check: Callable[[Any], Any],
+    solution: Any,
+    stubs: Iterable[Any] = (),
+) -> None:
+    """The contract of every exercise checker.
+
+    It fails on the notebook's untouched starter (and says the code is not written yet), fails on
+    each trivial stub, and passes on the reference solution.
+    """
+    on_starter = check(run_tagged_cell(path, tag)[name])
+    assert not on_starter.passed and "not written yet" in str(on_starter), str(on_starter)
+    for stub in stubs:
+        on_stub = check(stub)
+        assert not on_stub.passed, f"{tag}: the checker passed a trivial stub:\n{on_stub}"
+    on_solution = check(solution)
+    assert on_solution.passed, str(on_solution)

@@ -7,8 +7,7 @@ import torch
 
 from course_utils.attention_pooling import AdditiveAttentionPooling
 from course_utils.exercises import attention_pooling as ex
-from tests.notebook_tools import find_notebook
-from tests.test_exercises_depth import assert_checker_contract
+from tests.notebook_tools import assert_checker_contract, find_notebook
 
 NOTEBOOK = find_notebook("04")
 
@@ -39,7 +38,7 @@ CASES = [
 
 @pytest.mark.parametrize(("tag", "name", "check", "stub", "solution"), CASES)
 def test_checker_contract(tag, name, check, stub, solution):
-    assert_checker_contract(NOTEBOOK, tag, name, check, stub, solution)
+    assert_checker_contract(NOTEBOOK, tag, name, check, solution, [stub])
 
 
 def test_masked_softmax_feedback_catches_masking_after_the_softmax():

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from course_utils.exercises import state_flow as ex
-from tests.notebook_tools import find_notebook, run_tagged_cell
+from tests.notebook_tools import assert_checker_contract, find_notebook
 
 NB = find_notebook("02")
 
@@ -47,12 +47,7 @@ CASES = [
 
 @pytest.mark.parametrize("tag,name,checker,reference,stubs", CASES, ids=[c[0] for c in CASES])
 def test_checker(tag, name, checker, reference, stubs) -> None:
-    starter = run_tagged_cell(NB, tag)[name]
-    result = checker(starter)
-    assert not result.passed and "not written yet" in str(result)
-    for stub in stubs:
-        assert not checker(stub).passed
-    assert checker(reference).passed, str(checker(reference))
+    assert_checker_contract(NB, tag, name, checker, reference, stubs)
 
 
 def test_hints_for_usual_mistakes() -> None:
