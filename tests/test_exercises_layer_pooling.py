@@ -1,0 +1,82 @@
+"""Exercise checkers of notebook 08: fail on the starter, fail on trivial stubs and common mistakes,
+pass on the reference solution."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils.exercises.layer_pooling import (
+    ablate_layer_solution,
+    check_ablate_layer,
+    check_final_states,
+    check_scalar_mix,
+    final_states_solution,
+    scalar_mix_solution,
+)
+from tests.notebook_tools import find_notebook, run_tagged_cell
+
+EXERCISES = [
+    ("starter-final-states", "final_states", check_final_states, final_states_solution),
+    ("starter-scalar-mix", "scalar_mix", check_scalar_mix, scalar_mix_solution),
+    ("starter-ablate-layer", "ablate_layer", check_ablate_layer, ablate_layer_solution),
+]
+IDS = [e[1] for e in EXERCISES]
+
+
+@pytest.mark.parametrize(("tag", "name", "checker", "solution"), EXERCISES, ids=IDS)
+def test_checker_fails_on_the_notebook_starter(tag, name, checker, solution):
+    starter = run_tagged_cell(find_notebook("08"), tag)[name]
+    feedback = checker(starter)
+    assert not feedback.passed
+    assert "not written yet" in str(feedback)
+
+
+@pytest.mark.parametrize(("tag", "name", "checker", "solution"), EXERCISES, ids=IDS)
+def test_checker_passes_on_the_reference_solution(tag, name, checker, solution):
+    feedback = checker(solution)
+    assert feedback.passed, str(feedback)
+    assert "well done" in str(feedback)
+
+
+def test_final_states_stubs_and_the_seed_mistake():
+    assert not check_final_states(lambda out, d: torch.zeros(out.shape[0], 2 * d)).passed
+    seed = check_final_states(lambda out, d: out[:, -1, :])
+    assert not seed.passed and "seed's out[:, -1, :]" in str(seed)
+    swapped = check_final_states(lambda out, d: torch.cat([out[:, 0, :d], out[:, -1, d:]], -1))
+    assert not swapped.passed and "out[:, -1, :D]" in str(swapped)
+    wrong_shape = check_final_states(lambda out, d: out[:, -1, :d])
+    assert not wrong_shape.passed and "shape" in str(wrong_shape)
+    assert not check_final_states(lambda out, d: out[:, -1, :].tolist()).passed
+
+
+def test_scalar_mix_stubs_and_common_mistakes():
+    assert not check_scalar_mix(lambda x, w, g: torch.zeros(x.shape[0], x.shape[2])).passed
+    mean = check_scalar_mix(lambda x, w, g: g * x.mean(dim=1))
+    assert not mean.passed and "plain mean" in str(mean)
+    raw = check_scalar_mix(lambda x, w, g: g * (w.view(1, -1, 1) * x).sum(dim=1))
+    assert not raw.passed and "softmax" in str(raw)
+    no_gamma = check_scalar_mix(lambda x, w, g: scalar_mix_solution(x, w, 1.0))
+    assert not no_gamma.passed and "gamma" in str(no_gamma)
+    keepdim = check_scalar_mix(lambda x, w, g: scalar_mix_solution(x, w, g).unsqueeze(1))
+    assert not keepdim.passed and "shape" in str(keepdim)
+
+
+def test_ablate_layer_stubs_and_common_mistakes():
+    assert not check_ablate_layer(lambda f, x, k, b: torch.zeros(x.shape[0])).passed
+
+    def in_place(score_fn, x, k, baseline):
+        full = score_fn(x)
+        x[:, k] = baseline[k]
+        return full - score_fn(x)
+
+    feedback = check_ablate_layer(in_place)
+    assert not feedback.passed and "in place" in str(feedback)
+    flipped = check_ablate_layer(lambda f, x, k, b: -ablate_layer_solution(f, x, k, b))
+    assert not flipped.passed and "sign" in str(flipped)
+
+    def crashes(score_fn, x, k, baseline):
+        return score_fn(x[:, k])  # wrong shape into the score: raises
+
+    crashed = check_ablate_layer(crashes)
+    assert not crashed.passed and "raised" in str(crashed)
