@@ -66,7 +66,7 @@ def run_notebook(path: Path) -> dict:
     client.execute()
     wall = time.perf_counter() - start
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
-    probe = json.loads(text.split("BENCH ", 1)[1])
+    probe = json.loads(text.split("BENCH ", 1)[1].splitlines()[0])
     # The probe's own redraws come after the notebook: subtract nothing, they are separate.
     redraws = probe["redraw_ms"]
     return {

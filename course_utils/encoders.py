@@ -240,16 +240,24 @@ def load_encoder(
         return _LOADED[key]
     source, local_only = _resolve(name)
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from .device import pick_device
 
-    with seeded(0):
-        model, info = AutoModel.from_pretrained(
-            source,
-            attn_implementation="eager",
-            local_files_only=local_only,
-            output_loading_info=True,
-        )
+    # transformers' own "Loading weights" bar would land in the notebook as a stray widget.
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with seeded(0):
+            model, info = AutoModel.from_pretrained(
+                source,
+                attn_implementation="eager",
+                local_files_only=local_only,
+                output_loading_info=True,
+            )
+    finally:
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
     model.to(pick_device(None if device is None else str(device)))
     encoder = Encoder.from_parts(
