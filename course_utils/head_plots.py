@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FixedFormatter
 
 from .plots import heatmap, heatmap_grid, to_numpy
 from .style import LINE_COLORS, WEIGHTS_CMAP, styled
@@ -229,37 +230,67 @@ def head_explorer(
     if tokens is not None and len(tokens) != n_examples:
         raise ValueError(f"got {len(tokens)} token lists for {n_examples} examples")
     norm = Normalize(vmin=0.0, vmax=1.0)  # one scale for every view: weights lie in [0, 1]
+    steps = np.arange(max(n_q, n_k))
+    parts: dict = {}  # the artists, built on the first draw and only updated afterwards
 
-    def draw(fig: Figure, example: int, head: int, query: int) -> None:
-        length = lengths[example]
-        one = crop(w[example], length)  # (H, L', S')
-        query = min(query, one.shape[1] - 1)
-        keys = _labels(tokens[example] if tokens is not None else None, one.shape[2], "key")
-        # Drawn with plain imshow/bar (no colour bar, no legend): a redraw must stay under 100 ms.
+    def build(fig: Figure) -> None:
+        # Plain imshow/bar, no colour bar, no legend, axes placed by hand: a redraw must stay
+        # well under 100 ms, so later redraws only update these artists (FigureExplorer clear=False).
         left = fig.add_axes((0.08, 0.2, 0.5, 0.68))
-        left.imshow(one[head], norm=norm, cmap=WEIGHTS_CMAP, aspect="auto", interpolation="nearest")
-        ticks = np.arange(len(keys))
-        left.set_xticks(ticks, keys, rotation=90 if len(keys) > 8 else 0)
-        left.set_yticks(ticks[: one.shape[1]], keys[: one.shape[1]])
+        image = left.imshow(
+            np.zeros((n_q, n_k)),
+            norm=norm,
+            cmap=WEIGHTS_CMAP,
+            aspect="auto",
+            interpolation="nearest",
+        )
+        left.set_xticks(steps[:n_k])
+        left.set_yticks(steps[:n_q])
+        left.tick_params(axis="x", labelrotation=90 if n_k > 8 else 0)
         left.set_xlabel(KEY_LABEL)
         left.set_ylabel(QUERY_LABEL)
-        left.set_title(f"example {example}, head {head} (colour: weight 0 to 1)")
-        left.add_patch(
-            Rectangle(
-                (-0.5, query - 0.5), len(keys), 1, fill=False, edgecolor=LINE_COLORS[1], linewidth=2
-            )
-        )
+        outline = Rectangle((-0.5, -0.5), n_k, 1, fill=False, edgecolor=LINE_COLORS[1], linewidth=2)
+        left.add_patch(outline)
         right = fig.add_axes((0.66, 0.2, 0.32, 0.68))
-        right.bar(ticks, one[head, query], color=LINE_COLORS[0])
-        right.plot(
-            ticks, one[:, query].mean(axis=0), color=LINE_COLORS[1], marker="o", markersize=3
-        )
+        bars = right.bar(steps[:n_k], np.zeros(n_k), color=LINE_COLORS[0]).patches
+        (mean,) = right.plot([], [], color=LINE_COLORS[1], marker="o", markersize=3)
         right.set_ylim(0, 1.02)
         right.set_yticks((0, 0.5, 1))
-        right.set_xticks(ticks, [])  # same keys, same order as the heatmap's columns
-        right.set_xlabel(f"keys as on the left; bars: head {head}, line: mean")
+        right.set_xticks([])  # bars stand under the heatmap's columns: same keys, same order
         right.set_ylabel("weight")
-        right.set_title(f"query {query} ({keys[query]})")
+        # The bar panel's tick labels never change: fixed label places skip their placement. The
+        # heatmap's labels stay placed by matplotlib, below tokens of any width.
+        right.xaxis.set_label_coords(0.5, -0.06)
+        right.yaxis.set_label_coords(-0.13, 0.5)
+        parts.update(left=left, image=image, outline=outline, right=right, bars=bars, mean=mean)
+
+    def draw(fig: Figure, example: int, head: int, query: int) -> None:
+        if not fig.axes:
+            build(fig)
+        length = lengths[example]
+        one = crop(w[example], length)  # (H, L', S')
+        n_rows, n_cols = one.shape[1:]
+        query = min(query, n_rows - 1)
+        keys = _labels(tokens[example] if tokens is not None else None, n_cols, "key")
+        queries = keys[:n_rows] if n_rows <= n_cols else [str(i) for i in range(n_rows)]
+        left, right = parts["left"], parts["right"]
+        parts["image"].set_data(one[head])
+        parts["image"].set_extent((-0.5, n_cols - 0.5, n_rows - 0.5, -0.5))
+        left.set_xlim(-0.5, n_cols - 0.5)  # ticks past the real length fall outside the view
+        left.set_ylim(n_rows - 0.5, -0.5)
+        left.xaxis.set_major_formatter(FixedFormatter(keys + [""] * (n_k - n_cols)))
+        left.yaxis.set_major_formatter(FixedFormatter(queries + [""] * (n_q - n_rows)))
+        # A given title height (y=) skips matplotlib's title placement, a costly part of a redraw.
+        left.set_title(f"example {example}, head {head} (colour: weight 0 to 1)", y=1.01)
+        parts["outline"].set_y(query - 0.5)
+        parts["outline"].set_width(n_cols)
+        for k, bar in enumerate(parts["bars"]):  # bars past the real length are hidden
+            bar.set_height(one[head, query, k] if k < n_cols else 0.0)
+            bar.set_visible(k < n_cols)
+        parts["mean"].set_data(steps[:n_cols], one[:, query].mean(axis=0))
+        right.set_xlim(-0.5, n_cols - 0.5)
+        right.set_xlabel(f"keys (as left); bars: head {head}, line: mean")
+        right.set_title(f"query {query} ({queries[query]})", y=1.01)
 
     example = widgets.IntSlider(value=0, min=0, max=n_examples - 1, description="example")
     head = widgets.Dropdown(
@@ -277,4 +308,5 @@ def head_explorer(
         figsize=figsize,
         title=title,
         layout="none",
+        clear=False,
     )

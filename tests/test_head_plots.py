@@ -109,5 +109,12 @@ def test_head_explorer_static_view_controls_and_padding():
     assert heat.get_title().startswith("example 1, head 1")
     assert len(ex.redraw_seconds) >= 4
     bars = next(ax for ax in ex.figure.axes if not ax.images)
-    heights = [p.get_height() for p in bars.patches]
+    heights = [p.get_height() for p in bars.patches if p.get_visible()]  # padding's bars hidden
     np.testing.assert_allclose(heights, w[1, 1, 2, :3].numpy(), rtol=1e-6)
+    ex.controls["example"].value = 0  # back to 6 real steps: the same axes are updated, not rebuilt
+    assert len(ex.figure.axes) == 2
+    heat = next(ax for ax in ex.figure.axes if ax.images)
+    assert heat.images[0].get_array().shape == (6, 6)
+    assert heat.get_xlim() == (-0.5, 5.5)
+    assert [t.get_text() for t in heat.get_xticklabels()] == list("abcdef")
+    assert sum(p.get_visible() for p in bars.patches) == 6
