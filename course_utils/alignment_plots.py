@@ -7,17 +7,20 @@ anti-diagonal. Data in, ``Figure`` out; the explorer widget steps through the de
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import ipywidgets as widgets
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.image import FigureImage
 from matplotlib.patches import Rectangle
 
 from .plots import heatmap, heatmap_grid, shared_norm, to_numpy
-from .style import LINE_COLORS, new_figure, styled
+from .style import DPI, LINE_COLORS, new_figure, styled
 from .widgets import FigureExplorer
 
 __all__ = [
@@ -174,6 +177,98 @@ def _per_example(labels, n: int, what: str) -> list | None:
     return labels
 
 
+class _DecoderStepView:
+    """The artists of one decoder-step figure, built once and then only updated (fast redraws).
+
+    Drawing text (tick labels, axis labels) is most of a render. With ``cache_background`` the
+    static part (axes, ticks, labels) is rendered once into an image that later renders paste as
+    one ``FigureImage``, under the artists that change with the step (image, box, bars, title).
+    It is re-rendered when the tick labels change (another example). The cached pixels are only
+    right for renders at :data:`~course_utils.style.DPI` (``figure_to_png``'s default).
+    """
+
+    def __init__(self, fig: Figure, shape: tuple[int, int], cache_background: bool) -> None:
+        T, S = shape
+        self.fig = fig
+        self.shape = shape
+        self.cache_background = cache_background
+        self.background: FigureImage | None = None
+        self.every = max(1, int(np.ceil(S / 12)))  # at most ~12 source ticks
+        self.ax_m = fig.add_axes((0.1, 0.2, 0.33, 0.62))
+        self.ax_b = fig.add_axes((0.56, 0.2, 0.41, 0.62))
+        self.image = self.ax_m.imshow(
+            np.zeros(shape), aspect="auto", interpolation="nearest", vmin=0.0, vmax=1.0
+        )
+        self.box = Rectangle((-0.5, -0.5), S, 1, fill=False, lw=2, ec=LINE_COLORS[1])
+        self.ax_m.add_patch(self.box)
+        ticks = range(0, S, self.every)
+        self.ax_m.set_xticks(ticks, [str(i) for i in ticks])
+        self.ax_m.set_yticks(range(T))
+        self.ax_m.set_xlabel(SOURCE_AXIS)
+        self.ax_m.set_ylabel(TARGET_AXIS)
+        self.bars = list(self.ax_b.bar(range(S), np.zeros(S), color="#9ecae1"))
+        self.expected_bar = Rectangle(
+            (-0.4, 0.0), 0.8, 0.0, fill=False, ec=LINE_COLORS[1], lw=1.5, ls="--", visible=False
+        )
+        self.ax_b.add_patch(self.expected_bar)
+        self.ax_b.set_ylim(0, 1.05)
+        self.ax_b.set_xticks(ticks)
+        self.ax_b.set_xlabel(SOURCE_AXIS)
+        self.ax_b.set_ylabel("attention weight")
+        self.title = self.ax_b.set_title("", fontsize=9)
+        self.weights: np.ndarray | None = None
+        self.labels: tuple | None = None
+        self.best = 0
+
+    def matches(self, fig: Figure, shape: tuple[int, int], cache_background: bool) -> bool:
+        """Whether this view can be updated in place (same figure, shape and mode, not cleared)."""
+        return (
+            (self.fig, self.shape, self.cache_background) == (fig, shape, cache_background)
+            and self.ax_m in fig.axes
+            and self.ax_b in fig.axes
+        )
+
+    def set_labels(self, src: list[str], tgt: list[str]) -> None:
+        """Tick labels change only with the example, not with the step: skip them when unchanged."""
+        if self.labels == (src, tgt):
+            return
+        self.labels = (src, tgt)
+        S = self.shape[1]
+        self.ax_m.set_yticklabels(tgt)
+        self.ax_b.set_xticklabels(
+            [src[i] for i in range(0, S, self.every)], rotation=90 if S > 8 else 0
+        )
+        if self.cache_background:
+            self._render_background()
+
+    def _render_background(self) -> None:
+        """Render everything but the changing artists once, then hide the axes' decorations."""
+        from PIL import Image
+
+        changing = [self.image, self.box, *self.bars, self.expected_bar, self.title]
+        shown = [a.get_visible() for a in changing]
+        if self.background is not None:
+            self.background.remove()
+        self._show_decorations(True)
+        for artist in changing:
+            artist.set_visible(False)
+        buf = io.BytesIO()
+        # savefig re-reads the layout rcParams, and the course style turns constrained layout on
+        with rc_context({"figure.constrained_layout.use": False, "figure.autolayout": False}):
+            self.fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+        for artist, visible in zip(changing, shown, strict=True):
+            artist.set_visible(visible)
+        pixels = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGBA"))  # (H, W, 4)
+        self.background = self.fig.figimage(pixels, origin="upper", zorder=-1)
+        self._show_decorations(False)
+
+    def _show_decorations(self, visible: bool) -> None:
+        for ax in (self.ax_m, self.ax_b):
+            ax.xaxis.set_visible(visible)
+            ax.yaxis.set_visible(visible)
+            ax.patch.set_visible(visible)
+
+
 def draw_decoder_step(
     fig: Figure,
     weights: np.ndarray,
@@ -182,44 +277,48 @@ def draw_decoder_step(
     source_labels: Sequence[str] | None = None,
     target_labels: Sequence[str] | None = None,
     expected: Sequence[int] | None = None,
+    cache_background: bool = False,
 ) -> Figure:
     """Draw the alignment of one example with decoder ``step`` highlighted, and that step's weights.
 
     Left: the ``(T, S)`` matrix on a fixed 0..1 scale, the current row boxed. Right: the current
     step's weights as bars over the source steps (its argmax dark, the expected step outlined).
-    Axes are placed by hand (no layout engine), so a redraw stays fast.
+    Axes are placed by hand (no layout engine). Called again on the same figure, it only updates
+    the image, the box, the bars and the title (the axes are built once), so a redraw stays fast.
+    ``cache_background=True`` also renders the axes and their labels only once and pastes them as
+    an image: use it only for a figure always rendered at ``course_utils.style.DPI`` (the explorer).
     """
+    weights = np.asarray(weights)
     T, S = weights.shape
     if not 0 <= step < T:
         raise ValueError(f"step must lie in [0, {T - 1}], got {step}")
     src = _step_labels(source_labels, S, "source_labels")
-    ax_m = fig.add_axes((0.1, 0.2, 0.33, 0.62))
-    ax_b = fig.add_axes((0.56, 0.2, 0.41, 0.62))
-    ax_m.imshow(weights, aspect="auto", interpolation="nearest", vmin=0.0, vmax=1.0)
-    ax_m.add_patch(Rectangle((-0.5, step - 0.5), S, 1, fill=False, lw=2, ec=LINE_COLORS[1]))
-    every = max(1, int(np.ceil(S / 12)))
-    ax_m.set_xticks(range(0, S, every), [str(i) for i in range(0, S, every)])
-    ax_m.set_yticks(range(T), _step_labels(target_labels, T, "target_labels"))
-    ax_m.set_xlabel(SOURCE_AXIS)
-    ax_m.set_ylabel(TARGET_AXIS)
+    tgt = _step_labels(target_labels, T, "target_labels")
+    view = getattr(fig, "_decoder_step_view", None)
+    if view is None or not view.matches(fig, (T, S), cache_background):
+        fig.clear()
+        view = fig._decoder_step_view = _DecoderStepView(fig, (T, S), cache_background)
+    view.set_labels(src, tgt)
+    if view.weights is not weights:
+        view.image.set_data(weights)
+        view.weights = weights
+    view.box.set_y(step - 0.5)
     row = weights[step]
     best = int(row.argmax())
-    colors = [LINE_COLORS[0] if j == best else "#9ecae1" for j in range(S)]
-    ax_b.bar(range(S), row, color=colors)
+    for j, bar in enumerate(view.bars):
+        bar.set_height(row[j])
+    view.bars[view.best].set_facecolor("#9ecae1")
+    view.bars[best].set_facecolor(LINE_COLORS[0])
+    view.best = best
     if expected is not None:  # outlined and named in the title (a legend would cost more)
         j = int(expected[step])
-        ax_b.bar([j], [row[j]], fill=False, ec=LINE_COLORS[1], lw=1.5, ls="--")
-    ax_b.set_ylim(0, 1.05)
-    ax_b.set_xticks(
-        range(0, S, every), [src[i] for i in range(0, S, every)], rotation=90 if S > 8 else 0
-    )
-    ax_b.set_xlabel(SOURCE_AXIS)
-    ax_b.set_ylabel("attention weight")
+        view.expected_bar.set_x(j - 0.4)
+        view.expected_bar.set_height(row[j])
+    view.expected_bar.set_visible(expected is not None)
     what = f" emits {target_labels[step]!s}," if target_labels is not None else ""
     should = f", expected {int(expected[step])} (dashed)" if expected is not None else ""
-    ax_b.set_title(
-        f"decoder step {step}:{what}\nlooks most at source step {best} ({row[best]:.2f}){should}",
-        fontsize=9,
+    view.title.set_text(
+        f"decoder step {step}:{what}\nlooks most at source step {best} ({row[best]:.2f}){should}"
     )
     return fig
 
@@ -261,6 +360,7 @@ def decoder_step_explorer(
             source_labels=src[example] if src else None,
             target_labels=tgt[example] if tgt else None,
             expected=expected,
+            cache_background=True,
         )
 
     return FigureExplorer(
@@ -268,5 +368,6 @@ def decoder_step_explorer(
         controls,
         figsize=figsize,
         layout="none",  # axes placed by hand; None would fall back to rcParams (constrained)
+        clear=False,  # draw_decoder_step builds the axes once, then only updates artists
         title="Step through the decoder: where does each output step look?",
     )

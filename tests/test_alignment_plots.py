@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +17,7 @@ from course_utils.alignment_plots import (
     plot_alignments,
     trim_alignment,
 )
-from course_utils.style import CourseFigure
+from course_utils.style import CourseFigure, course_style, figure_to_png
 from course_utils.widgets import FigureExplorer
 
 
@@ -119,6 +121,45 @@ def test_explorer_steps_and_examples():
     assert "source step 2" in title()
     assert len(ex.redraw_seconds) == 3 and ex.error.value == ""
     assert ex.figure.get_layout_engine() is None  # axes placed by hand: fast redraws
+
+
+def _png_pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_draw_decoder_step_updates_in_place_and_cached_background_is_pixel_exact():
+    torch.manual_seed(0)
+    att = torch.softmax(3 * torch.randn(2, 5, 12), dim=-1).numpy()
+    src = [[f"s{b}{j}" for j in range(12)] for b in range(2)]
+    kwargs = {"target_labels": list("abcde"), "expected": [4, 3, 2, 1, 0]}
+
+    def render(cache: bool, views) -> list[np.ndarray]:
+        fig, out = CourseFigure(figsize=(8.5, 3.2), layout="none"), []
+        for example, step in views:
+            with course_style():
+                draw_decoder_step(
+                    fig,
+                    att[example],
+                    step,
+                    source_labels=src[example],
+                    cache_background=cache,
+                    **kwargs,
+                )
+            out.append(_png_pixels(figure_to_png(fig)))
+        return fig, out
+
+    views = [(0, 0), (0, 3), (1, 3), (1, 1)]  # steps and an example change (new tick labels)
+    fig_full, full = render(False, views)
+    fig_fast, fast = render(True, views)
+    for a, b in zip(full, fast, strict=True):
+        np.testing.assert_array_equal(a, b)  # the pasted background changes no pixel
+    assert not np.array_equal(full[0], full[1])  # and the views do differ
+    for fig in (fig_full, fig_fast):
+        assert len(fig.axes) == 2  # updated in place, not stacked
+        np.testing.assert_allclose([p.get_height() for p in fig.axes[1].patches[:12]], att[1][1])
+    assert fig_fast.get_layout_engine() is None  # the cached render must not switch it on
 
 
 def test_explorer_accepts_one_alignment_and_shared_labels():
