@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .plots import heatmap, to_numpy
 from .style import LINE_COLORS, SIGNED_CMAP, WEIGHTS_CMAP, new_figure, styled
@@ -78,6 +78,84 @@ def _arrows(ax: Axes, x, y, dx, dy, color: str, width: float = 0.005) -> None:
     ax.quiver(x, y, dx, dy, color=color, angles="xy", scale_units="xy", scale=1, width=width)
 
 
+def _build_state_flow(ax: Axes, num_layers: int, width: int, direction: int) -> dict:
+    """Draw the parts of the state-flow grid that depend only on its shape (layers x ``width``
+    steps, arrow direction); :func:`_update_state_flow` then colours it. Returns the artists to
+    update (the explorer builds once and updates on every slider move: much cheaper)."""
+    L, W = num_layers, width
+    ts, ls = np.meshgrid(np.arange(W), np.arange(L))  # (L, W) cell centres
+    s = 0.17  # half size of a state square
+    cx, cy = ts.ravel().astype(float), ls.ravel().astype(float)
+    ax.add_collection(
+        PolyCollection(
+            _squares(cx, cy, 0.36, 0.38), facecolor="#f2f2f2", edgecolor="#999999", lw=0.8
+        )
+    )
+    art: dict = {"t0": 0}
+    for what, dy in (("h", 0.18), ("c", -0.18)):
+        coll = PolyCollection(
+            _squares(cx, cy + dy, s, s), cmap=SIGNED_CMAP, edgecolor="#555555", lw=0.5
+        )
+        coll.set_array(np.zeros(cx.size))
+        art[what] = ax.add_collection(coll)
+    sign = 1 if direction == 0 else -1
+    # h and c to the next step along the layer (right; left for the backward direction)
+    nxt = ts[:, :-1] if sign > 0 else ts[:, 1:]
+    right_x, right_l = nxt.ravel() + sign * (s + 0.02), ls[:, :-1].ravel()
+    n = right_x.size
+    step_dx = np.full(n, sign * (1 - 2 * s - 0.06))
+    _arrows(ax, right_x, right_l + 0.18, step_dx, np.zeros(n), H_COLOR)
+    _arrows(ax, right_x, right_l - 0.18, step_dx, np.zeros(n), C_COLOR)
+    # h up: from the top of each cell into the next layer's cell (beside its squares, into the
+    # gates), and out of the top layer as the output; the input x enters layer 0 the same way
+    up_t, up_l = ts.ravel() + 0.27, ls.ravel() + 0.38
+    _arrows(ax, up_t, up_l, np.zeros(up_t.size), np.full(up_t.size, 0.34), H_COLOR)
+    _arrows(
+        ax,
+        np.arange(W) + 0.27,
+        np.full(W, -0.85),
+        np.zeros(W),
+        np.full(W, 0.57),
+        "#777777",
+        width=0.004,
+    )
+    art["span"] = ax.axvspan(-0.46, 0.46, color="#ffd54f", alpha=0.35, zorder=0, visible=False)
+    ax.set_xlim(-0.6, W - 0.4)
+    ax.set_ylim(-1.0, L - 0.1 + 0.5)
+    every = 1 if W <= 8 else 2  # few ticks and labels: they are most of a redraw's cost
+    ax.set_xticks(np.arange(0, W, every))
+    # tick labels are the real time steps: the window's first step t0 plus the position
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: str(round(x) + art["t0"])))
+    ax.set_yticks([])
+    for y, label in ((-0.75, "input x"), *((k, f"layer {k}") for k in range(L))):
+        ax.text(-0.55, y, label, ha="right", va="center")
+    ax.set_xlabel("time step t" + (" (backward direction reads right to left)" if sign < 0 else ""))
+    ax.set_aspect("auto")
+    for side in ("left", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(length=0)
+    return art
+
+
+def _update_state_flow(
+    art: dict, trace: LSTMTrace, example: int, unit: int, direction: int, step: int | None, t0: int
+) -> tuple[float, float]:
+    """Colour the grid built by :func:`_build_state_flow` for one example, unit and window start
+    ``t0``, and move the step highlight. Returns the h and c colour-scale reaches."""
+    W = art["h"].get_array().size // trace.num_layers
+    art["t0"] = t0
+    reach_h = max(float(trace.h[:, :, example].abs().max()), 1e-6)  # this example, every layer
+    c_norm = _c_norm(trace, example)
+    for what, norm in (("h", TwoSlopeNorm(0.0, -reach_h, reach_h)), ("c", c_norm)):
+        values = to_numpy(getattr(trace, what)[:, direction, example, t0 : t0 + W, unit])  # (L, W)
+        art[what].set_norm(norm)
+        art[what].set_array(values.ravel())
+    art["span"].set_visible(step is not None)
+    if step is not None:
+        art["span"].set_x(step - t0 - 0.46)
+    return reach_h, float(c_norm.vmax)
+
+
 @styled
 def plot_state_flow(
     trace: LSTMTrace,
@@ -112,67 +190,14 @@ def plot_state_flow(
     if ax is None:
         _, ax = new_figure(figsize=(7.5, 1.2 + 1.1 * trace.num_layers))
     t0, t1 = _window(length, step, max_steps)
-    L = trace.num_layers
-    h = to_numpy(trace.h[:, direction, example, t0:t1, unit])  # (L, W)
-    c = to_numpy(trace.c[:, direction, example, t0:t1, unit])
-    W = t1 - t0
-    ts, ls = np.meshgrid(np.arange(W), np.arange(L))  # (L, W) cell centres
-    s = 0.17  # half size of a state square
-    cx, cy = ts.ravel().astype(float), ls.ravel().astype(float)
-    ax.add_collection(
-        PolyCollection(
-            _squares(cx, cy, 0.36, 0.38), facecolor="#f2f2f2", edgecolor="#999999", lw=0.8
-        )
-    )
-    reach_h = max(float(trace.h[:, :, example].abs().max()), 1e-6)  # this example, every layer
-    c_norm = _c_norm(trace, example)
-    for values, dy, norm in ((h, 0.18, TwoSlopeNorm(0.0, -reach_h, reach_h)), (c, -0.18, c_norm)):
-        coll = PolyCollection(
-            _squares(cx, cy + dy, s, s), cmap=SIGNED_CMAP, norm=norm, edgecolor="#555555", lw=0.5
-        )
-        coll.set_array(values.ravel())
-        ax.add_collection(coll)
-    sign = 1 if direction == 0 else -1
-    # h and c to the next step along the layer (right; left for the backward direction)
-    nxt = ts[:, :-1] if sign > 0 else ts[:, 1:]
-    right_x, right_l = nxt.ravel() + sign * (s + 0.02), ls[:, :-1].ravel()
-    n = right_x.size
-    step_dx = np.full(n, sign * (1 - 2 * s - 0.06))
-    _arrows(ax, right_x, right_l + 0.18, step_dx, np.zeros(n), H_COLOR)
-    _arrows(ax, right_x, right_l - 0.18, step_dx, np.zeros(n), C_COLOR)
-    # h up: from the top of each cell into the next layer's cell (beside its squares, into the
-    # gates), and out of the top layer as the output; the input x enters layer 0 the same way
-    up_t, up_l = ts.ravel() + 0.27, ls.ravel() + 0.38
-    _arrows(ax, up_t, up_l, np.zeros(up_t.size), np.full(up_t.size, 0.34), H_COLOR)
-    _arrows(
-        ax,
-        np.arange(W) + 0.27,
-        np.full(W, -0.85),
-        np.zeros(W),
-        np.full(W, 0.57),
-        "#777777",
-        width=0.004,
-    )
-    if step is not None:
-        ax.axvspan(step - t0 - 0.46, step - t0 + 0.46, color="#ffd54f", alpha=0.35, zorder=0)
-    ax.set_xlim(-0.6, W - 0.4)
-    ax.set_ylim(-1.0, L - 0.1 + 0.5)
-    every = 1 if W <= 8 else 2  # few ticks and labels: they are most of a redraw's cost
-    ax.set_xticks(np.arange(0, W, every), [str(t) for t in range(t0, t1, every)])
-    ax.set_yticks([])
-    for y, label in ((-0.75, "input x"), *((k, f"layer {k}") for k in range(L))):
-        ax.text(-0.55, y, label, ha="right", va="center")
-    ax.set_xlabel("time step t" + (" (backward direction reads right to left)" if sign < 0 else ""))
+    art = _build_state_flow(ax, trace.num_layers, t1 - t0, direction)
+    reach_h, reach_c = _update_state_flow(art, trace, example, unit, direction, step, t0)
     ax.set_title(
         f"example {example}, unit {unit}: upper square h (colour scale \u00b1{reach_h:.2g}), "
-        f"lower square c (\u00b1{c_norm.vmax:.2g})\nblue arrows: h goes along and up; "
+        f"lower square c (\u00b1{reach_c:.2g})\nblue arrows: h goes along and up; "
         "orange arrows: c goes along its own layer only",
         fontsize=8,
     )
-    ax.set_aspect("auto")
-    for side in ("left", "bottom"):
-        ax.spines[side].set_visible(False)
-    ax.tick_params(length=0)
     return ax.figure
 
 
@@ -300,57 +325,76 @@ def state_explorer(trace: LSTMTrace, *, example: int = 0, unit: int = 0) -> Figu
         "step": slider(0, trace.seq_len - 1, "step"),
     }
 
-    def draw(fig: Figure, example: int, layer: int, direction: int, unit: int, step: int) -> None:
+    built: dict = {}  # the artists of the current figure, and the shape they were built for
+
+    def build(fig: Figure, width: int, direction: int) -> None:
+        """Axes, arrows, labels: everything that does not change when a slider moves."""
+        fig.clear()
         fig.set_layout_engine("none")  # axes are placed by hand (also when rcParams ask otherwise)
-        length = int(trace.lengths[example])
-        step = min(step, length - 1)  # shorter examples: clamp instead of failing
+        built.clear()
+        built["key"] = (width, direction)
         ax_flow = fig.add_axes((0.09, 0.14, 0.5, 0.74))
-        plot_state_flow(
-            trace,
-            example=example,
-            unit=unit,
-            direction=direction,
-            step=step,
-            max_steps=10,
-            ax=ax_flow,
-        )
-        ax_flow.set_title(
-            f"example {example}, unit {unit}, step {step}: h (upper squares) goes "
-            "along and up, c (lower) only along",
-            fontsize=8,
-        )
+        built["flow"] = _build_state_flow(ax_flow, trace.num_layers, width, direction)
         ax_hc = fig.add_axes((0.655, 0.58, 0.29, 0.32))
         ax_gate = fig.add_axes((0.655, 0.14, 0.29, 0.32))
-        steps = np.arange(length)
-        lay = trace.layer(layer, direction)
+        built["axes"] = (ax_flow, ax_hc, ax_gate)
+        built["lines"], built["marks"] = {}, []
         panels = ((ax_hc, "hc", (H_COLOR, C_COLOR)), (ax_gate, "ifgo", GATE_COLORS))
         for ax, names, colors in panels:
             for k, (name, color) in enumerate(zip(names, colors, strict=True)):
-                ax.plot(
-                    steps, to_numpy(getattr(lay, name)[example, :length, unit]), color=color, lw=1.2
-                )
-                # a coloured name beside the panel: cheaper than a legend on every redraw
+                (built["lines"][name],) = ax.plot([], [], color=color, lw=1.2)
+                # a coloured name beside the panel: cheaper than a legend
                 ax.text(1.02, 0.85 - 0.22 * k, name, color=color, transform=ax.transAxes)
-            ax.axvline(step, color="#999999", lw=0.8, ls="--")
-            ax.set_xlim(-0.5, max(length - 0.5, 0.5))
-        ax_gate.xaxis.set_major_locator(MaxNLocator(6, integer=True))
+            built["marks"].append(ax.axvline(0, color="#999999", lw=0.8, ls="--"))
+        ax_gate.xaxis.set_major_locator(MaxNLocator(4, integer=True))
         ax_hc.set_xticks([])
         ax_hc.yaxis.set_major_locator(MaxNLocator(3))
         ax_gate.set_yticks([-1, 0, 1])
-        ax_hc.set_title(
-            f"layer {lay.layer}{' backward' if direction else ''}, unit {unit}: "
-            f"h={float(lay.h[example, step, unit]) + 0.0:+.2f}, "  # + 0.0: no "-0.00"
-            f"c={float(lay.c[example, step, unit]) + 0.0:+.2f}",
-            fontsize=8,
-        )
         ax_gate.set_ylim(-1.05, 1.05)
         ax_gate.set_xlabel("time step t")
-        ax_gate.set_title("gates: i, f, o in (0, 1); g in (-1, 1)", fontsize=8)
+        ax_gate.set_title("gates i, f, o in (0, 1), g in (-1, 1)", fontsize=8, y=1.01)
+        ax_hc.set_title(" ", fontsize=8, y=1.01)
+        ax_flow.set_title(" ", fontsize=8, y=1.01)
+        for ax in built["axes"]:
+            # fixed title (y=1.01 above) and axis-label positions: matplotlib then skips
+            # measuring every tick label on each redraw to place them
+            ax.xaxis.set_label_coords(0.5, -0.13 if ax is ax_flow else -0.3)
+            ax.yaxis.set_label_coords(-0.1, 0.5)
+
+    def draw(fig: Figure, example: int, layer: int, direction: int, unit: int, step: int) -> None:
+        length = int(trace.lengths[example])
+        step = min(step, length - 1)  # shorter examples: clamp instead of failing
+        t0, t1 = _window(length, step, 10)
+        if not fig.axes or built.get("key") != (t1 - t0, direction):
+            build(fig, t1 - t0, direction)  # first call, or a window or direction of new shape
+        ax_flow, ax_hc, ax_gate = built["axes"]
+        _update_state_flow(built["flow"], trace, example, unit, direction, step, t0)
+        ax_flow.title.set_text(  # keeps the title's font (set_title would reset it)
+            f"example {example}, unit {unit}, step {step}: h (upper) and c (lower squares)"
+        )
+        lay = trace.layer(layer, direction)
+        steps = np.arange(length)
+        for name, line in built["lines"].items():
+            line.set_data(steps, to_numpy(getattr(lay, name)[example, :length, unit]))
+        for mark in built["marks"]:
+            mark.set_xdata([step, step])
+        for ax in (ax_hc, ax_gate):
+            ax.set_xlim(-0.5, max(length - 0.5, 0.5))
+        hc = np.concatenate([built["lines"][name].get_ydata() for name in "hc"])
+        lo, hi = float(hc.min()), float(hc.max())
+        pad = max(0.05 * (hi - lo), 0.05)
+        ax_hc.set_ylim(lo - pad, hi + pad)
+        ax_hc.title.set_text(
+            f"layer {lay.layer}{' backward' if direction else ''}: "
+            f"h={float(lay.h[example, step, unit]) + 0.0:+.2f}, "  # + 0.0: no "-0.00"
+            f"c={float(lay.c[example, step, unit]) + 0.0:+.2f}"
+        )
 
     return FigureExplorer(
         draw,
         controls,
         figsize=(8.4, 3.0),
         layout=None,
+        clear=False,
         title="Inside the stacked LSTM: move the sliders",
     )

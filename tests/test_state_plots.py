@@ -112,3 +112,33 @@ def test_explorer_first_view_and_step_slider(packed_trace) -> None:
     assert ex.error.value == "" and "step 3" in ex.figure.axes[0].get_title()
     ex.controls["unit"].value = 4
     assert "unit 4" in ex.figure.axes[0].get_title()
+
+
+def test_explorer_updates_in_place(packed_trace) -> None:
+    """clear=False: moving sliders updates the artists built once (none pile up), a direction or
+    window of another shape rebuilds, and the view always matches a fresh explorer's."""
+    ex = state_explorer(packed_trace)
+
+    def artists():
+        return [len(ax.get_children()) for ax in ex.figure.axes]
+
+    built = artists()
+    flow = ex.figure.axes[0]
+    for name, value in (("step", 7), ("unit", 2), ("layer", 0), ("step", 2), ("unit", 4)):
+        ex.controls[name].value = value
+        assert ex.error.value == "" and artists() == built and ex.figure.axes[0] is flow
+    ex.controls["direction"].value = 1  # arrows point the other way: rebuilt, same layout
+    ex.controls["example"].value = 1  # 4 steps instead of a window of 9: rebuilt
+    assert ex.error.value == "" and len(ex.figure.axes) == 3
+    fresh = state_explorer(packed_trace, example=1, unit=4)
+    for name in ("layer", "direction", "step"):
+        fresh.controls[name].value = ex.controls[name].value
+    assert [ax.get_title() for ax in fresh.figure.axes] == [ax.get_title() for ax in ex.figure.axes]
+    lines = ex.figure.axes[1].get_lines(), fresh.figure.axes[1].get_lines()
+    for mine, theirs in zip(*lines, strict=True):
+        assert np.array_equal(mine.get_ydata(), theirs.get_ydata())
+    assert np.array_equal(
+        ex.figure.axes[0].collections[1].get_array(),
+        fresh.figure.axes[0].collections[1].get_array(),
+    )
+    assert ex.figure.axes[1].get_ylim() == fresh.figure.axes[1].get_ylim()
