@@ -23,6 +23,8 @@ SIGNED_CMAP = "RdBu_r"
 LINE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 #: Resolution of figures in notebooks (and of their static PNG views).
 DPI = 90
+#: rcParams that keep a figure without a layout engine from getting one back from the style.
+NO_AUTO_LAYOUT = {"figure.autolayout": False, "figure.constrained_layout.use": False}
 
 STYLE: dict[str, Any] = {
     "font.size": 9,
@@ -53,8 +55,15 @@ class CourseFigure(Figure):
     """A ``Figure`` that renders itself as PNG in Jupyter with no pyplot involved.
 
     Figures made with ``Figure()`` are not tracked by pyplot: they are not shown twice, not kept alive
-    by a global registry, and they are freed when the last reference goes.
+    by a global registry, and they are freed when the last reference goes. Each keeps one Agg
+    canvas, so repeated renders (widget redraws) reuse matplotlib's cache of text sizes.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(self)
 
     def _repr_png_(self) -> bytes:
         return figure_to_png(self)
@@ -67,7 +76,11 @@ def figure_to_png(fig: Figure, dpi: int = DPI, *, fast: bool = False) -> bytes:
     """
     buf = io.BytesIO()
     pil_kwargs = {"compress_level": 1} if fast else None
-    fig.savefig(buf, format="png", dpi=dpi, facecolor="white", pil_kwargs=pil_kwargs)
+    # A figure without a layout engine keeps none: savefig would otherwise re-read the style's
+    # rcParams and switch constrained layout on (a second full draw, and warnings).
+    no_engine = fig.get_layout_engine() is None
+    with mpl.rc_context(NO_AUTO_LAYOUT) if no_engine else contextlib.nullcontext():
+        fig.savefig(buf, format="png", dpi=dpi, facecolor="white", pil_kwargs=pil_kwargs)
     return buf.getvalue()
 
 

@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
+import matplotlib as mpl
 from matplotlib.figure import Figure
 
-from .style import CourseFigure, course_style, figure_to_png
+from .style import NO_AUTO_LAYOUT, CourseFigure, course_style, figure_to_png
 
 #: ``draw(fig, **values)``: clear nothing, just draw into ``fig`` for the controls' current values.
 DrawFn = Callable[..., Any]
@@ -69,8 +70,11 @@ class FigureExplorer(widgets.VBox):
         self._draw = draw
         self._clear = clear
         self.controls = dict(controls)
-        # None means no layout engine (matplotlib would otherwise fall back to rcParams).
-        self.figure: Figure = CourseFigure(figsize=figsize, layout=layout or "none")
+        if layout in (None, "none"):  # no engine at all (even a placeholder costs a second draw)
+            with mpl.rc_context(NO_AUTO_LAYOUT):
+                self.figure: Figure = CourseFigure(figsize=figsize, layout=None)
+        else:
+            self.figure = CourseFigure(figsize=figsize, layout=layout)
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.error = widgets.HTML()
         self.redraw_seconds: list[float] = []

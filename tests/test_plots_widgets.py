@@ -130,3 +130,19 @@ def test_explorer_without_clearing_updates_artists_in_place():
     assert ex.figure.axes[0].lines[0] is line and list(line.get_ydata()) == [5, 5]
     assert ex.static_png() != first
     assert len(ex.redraw_cpu_seconds) == len(ex.redraw_seconds) == 2
+
+
+def test_explorer_without_layout_engine_stays_without_one_and_draws_once():
+    from unittest import mock
+
+    with style.course_style():  # the style turns constrained layout on for new figures
+        ex = FigureExplorer(
+            lambda fig, k: fig.add_subplot().plot([0, k]),
+            {"k": widgets.IntSlider(value=1, min=0, max=5)},
+            layout=None,
+        )
+        with mock.patch.object(ex.figure, "draw", wraps=ex.figure.draw) as draw:
+            ex.controls["k"].value = 3
+            ex.controls["k"].value = 4
+    assert ex.figure.get_layout_engine() is None
+    assert draw.call_count == 2  # one draw per redraw, no extra layout pass
