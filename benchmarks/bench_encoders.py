@@ -4,10 +4,10 @@
 
 Encodes ``n`` generated sentences with the packaged all-MiniLM-L6-v2 (6 layers, 384 wide) on the
 CPU, once from scratch (for two batch sizes) and once from the cache, and prints sentences per second.
-Then moves the notebook-07 attention explorer through layers and heads and prints the median redraw
-time, as wall clock and as CPU time of this process (on a shared machine the wall clock also counts
-the time other processes held the cores; the CPU time is what the redraw costs). Timings are never
-asserted in tests.
+Then moves the notebook-07 attention explorer through layers, heads, sentences and both views and
+prints the median redraw time, as wall clock and as CPU time of this process (on a shared machine
+the wall clock also counts the time other processes held the cores; the CPU time is what the redraw
+costs). Timings are never asserted in tests.
 """
 
 from __future__ import annotations
@@ -45,22 +45,31 @@ def encoding_rates(n: int, batch_sizes: tuple[int, ...] = (32, 64)) -> list[tupl
 
 
 def redraw_times(repeats: int = 2) -> dict[str, tuple[float, float]]:
-    """Median (wall, cpu) seconds of a redraw of the attention explorer, per view."""
+    """Median (wall, cpu) seconds of a redraw of the attention explorer, per view.
+
+    In each view the controls move through every layer, a few heads (the mean included), both
+    settings of "hide [CLS]/[SEP]" and both sentences; the explorer records each redraw.
+    """
     encoder = load_encoder()
     explorer = bert_attention_explorer(
         encoder, ["Profits did not fall, but sales dropped sharply.", "Costs rose slightly."]
     )
+    controls = explorer.controls
     out = {}
     for view in ("heatmap", "lines"):
-        explorer.controls["view"].value = view
-        wall, cpu = [], []
+        controls["view"].value = view
+        first = len(explorer.redraw_seconds)
         for _ in range(repeats):
             for layer in range(1, encoder.num_layers + 1):
-                w, c = time.perf_counter(), time.process_time()
-                explorer.controls["layer"].value = layer
-                wall.append(time.perf_counter() - w)
-                cpu.append(time.process_time() - c)
-        out[view] = (statistics.median(wall), statistics.median(cpu))
+                controls["layer"].value = layer
+            for head in (0, 3, encoder.num_heads):
+                controls["head"].value = head
+            controls["hide_special"].value = not controls["hide_special"].value
+            controls["sentence"].value = 1 - controls["sentence"].value
+        out[view] = (
+            statistics.median(explorer.redraw_seconds[first:]),
+            statistics.median(explorer.redraw_cpu_seconds[first:]),
+        )
     return out
 
 

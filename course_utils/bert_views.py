@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
@@ -19,7 +20,7 @@ from matplotlib.colors import Normalize, to_rgb
 from matplotlib.figure import Figure
 
 from .plots import heatmap, shared_norm, to_numpy
-from .style import LINE_COLORS, new_figure, styled
+from .style import LINE_COLORS, WEIGHTS_CMAP, new_figure, styled
 
 if TYPE_CHECKING:  # pragma: no cover
     from .encoders import Encoded, Encoder
@@ -175,6 +176,27 @@ def plot_layer_head_grid(
     return fig
 
 
+def _line_segments(
+    matrix: np.ndarray, norm: Normalize, rows: Sequence[int] | None = None
+) -> tuple[list, list, list]:
+    """Segments, RGBA colours and widths of the token-to-token lines of a ``(t, t)`` matrix.
+
+    A line from query ``q`` (x = 0) to key ``k`` (x = 1) for every weight above 2 % of the scale;
+    opacity and width grow with the weight. ``rows`` keeps the lines of those queries only.
+    """
+    t = matrix.shape[0]
+    colour = to_rgb(LINE_COLORS[0])
+    shade = np.clip(norm(matrix), 0.0, 1.0)  # (t, t) in [0, 1]
+    segments, colours, widths = [], [], []
+    for q in range(t) if rows is None else rows:
+        for k in np.flatnonzero(shade[q] > 0.02):
+            w = float(shade[q, k])
+            segments.append([(0.0, q), (1.0, int(k))])
+            colours.append((*colour, w))
+            widths.append(0.5 + 2.5 * w)
+    return segments, colours, widths
+
+
 @styled
 def plot_token_lines(
     encoded: Encoded,
@@ -199,20 +221,9 @@ def plot_token_lines(
     if ax is None:
         _, ax = new_figure(figsize=(3.2, max(2.0, 0.22 * t + 0.8)))
     norm = norm or Normalize(0.0, float(matrix.max()) or 1.0)
-    y = np.arange(t)
-    rows = range(t) if token is None else [token]
-    segments, colours = [], []
-    colour = to_rgb(LINE_COLORS[0])
-    for q in rows:
-        for k in range(t):
-            w = float(norm(matrix[q, k]))
-            if w > 0.02:
-                segments.append([(0.0, y[q]), (1.0, y[k])])
-                colours.append((*colour, min(1.0, w)))
-    ax.add_collection(
-        LineCollection(segments, colors=colours, linewidths=[0.5 + 2.5 * c[3] for c in colours])
-    )
-    for q in y:
+    segments, colours, widths = _line_segments(matrix, norm, None if token is None else [token])
+    ax.add_collection(LineCollection(segments, colors=colours, linewidths=widths))
+    for q in range(t):
         bold = token is not None and q == token
         ax.text(
             -0.04,
@@ -231,13 +242,104 @@ def plot_token_lines(
     return ax.figure
 
 
+class _ExplorerCanvas:
+    """The explorer's figure, built once and then updated in place (a redraw only renders it).
+
+    Both views live on the figure; the one not shown is hidden. Tokens are plain texts from a pool
+    of ``max_tokens`` per side (hidden when unused), not tick labels: matplotlib ticks are costly.
+    Axes are placed by hand (no layout engine) and the colour bar is built once.
+    """
+
+    def __init__(self, fig: Figure, max_tokens: int) -> None:
+        hidden = {"fontsize": 8, "parse_math": False, "visible": False}
+        self.heat = fig.add_axes((0.24, 0.3, 0.6, 0.6))
+        self.image = self.heat.imshow(
+            np.zeros((1, 1)),
+            norm=WEIGHT_NORM,
+            cmap=WEIGHTS_CMAP,
+            aspect="auto",
+            interpolation="nearest",
+        )
+        self.heat.set_xticks([])
+        self.heat.set_yticks([])
+        self.heat.set_xlabel("attended to (key)")
+        self.heat.set_ylabel("attending (query)")
+        self.cax = fig.add_axes((0.86, 0.3, 0.02, 0.6))
+        fig.colorbar(self.image, cax=self.cax, label="attention weight", ticks=[0, 0.5, 1])
+        left = self.heat.get_yaxis_transform()  # x in axes units, y in data units
+        below = self.heat.get_xaxis_transform()
+        self.rows = [
+            self.heat.text(-0.02, k, "", transform=left, ha="right", va="center", **hidden)
+            for k in range(max_tokens)
+        ]
+        self.cols = [
+            self.heat.text(k, -0.02, "", transform=below, ha="center", va="top", **hidden)
+            for k in range(max_tokens)
+        ]
+        for text in self.cols:
+            text.set_rotation(90)
+        self.flow = fig.add_axes((0.05, 0.02, 0.9, 0.9))
+        self.flow.set_axis_off()
+        self.flow.set_xlim(-0.5, 1.5)
+        self.lines = LineCollection([])
+        self.flow.add_collection(self.lines)
+        self.queries = [
+            self.flow.text(-0.04, k, "", ha="right", va="center", **hidden)
+            for k in range(max_tokens)
+        ]
+        self.keys = [
+            self.flow.text(1.04, k, "", ha="left", va="center", **hidden) for k in range(max_tokens)
+        ]
+
+    @staticmethod
+    def _label(pool: list, tokens: list[str]) -> float:
+        """Write ``tokens`` into the first texts of ``pool``, hide the rest; return the font size."""
+        size = min(8.0, max(4.0, 160.0 / len(tokens)))  # points: long sentences get smaller text
+        for k, text in enumerate(pool):
+            shown = k < len(tokens)
+            if shown:
+                text.set_text(tokens[k])
+                text.set_fontsize(size)
+            text.set_visible(shown)
+        return size
+
+    def show(self, matrix: np.ndarray, tokens: list[str], title: str, view: str) -> None:
+        """Show one head's ``(t, t)`` matrix with its tokens as a heatmap or as lines."""
+        t = len(tokens)
+        heat = view == "heatmap"
+        for ax in (self.heat, self.cax):
+            ax.set_visible(heat)
+        self.flow.set_visible(not heat)
+        if heat:
+            self.image.set_data(matrix)
+            self.image.set_extent((-0.5, t - 0.5, t - 0.5, -0.5))
+            self.heat.set_xlim(-0.5, t - 0.5)
+            self.heat.set_ylim(t - 0.5, -0.5)
+            self._label(self.rows, tokens)
+            size = self._label(self.cols, tokens)
+            pad = 0.62 * size * max(map(len, tokens)) + 6  # points: clear the longest token
+            self.heat.xaxis.labelpad = self.heat.yaxis.labelpad = pad
+            self.heat.set_title(title)
+        else:
+            segments, colours, widths = _line_segments(matrix, WEIGHT_NORM)
+            self.lines.set_segments(segments)
+            self.lines.set_color(colours)
+            self.lines.set_linewidth(widths)
+            self.flow.set_ylim(t - 0.5, -0.5)
+            self._label(self.queries, tokens)
+            self._label(self.keys, tokens)
+            self.flow.set_title(f"{title}: query -> key")
+
+
 def bert_attention_explorer(
     encoder: Encoder, texts: Sequence[str], *, skip_special: bool = False, max_length: int = 48
 ):
     """A widget: pick a sentence (or type your own), a layer and a head; see its heatmap or lines.
 
-    Each sentence is encoded once (with attentions) on first view. Returns a
-    :class:`~course_utils.widgets.FigureExplorer`; make it the last expression of a cell.
+    The listed sentences are encoded (with attentions) when the widget is built, a typed one when it
+    is entered (each text once, thanks to the cache). The figure is built on the first view and then
+    updated in place. Returns a :class:`~course_utils.widgets.FigureExplorer`; make it the last
+    expression of a cell.
     """
     import ipywidgets as widgets
 
@@ -247,6 +349,7 @@ def bert_attention_explorer(
     texts = list(texts)
     if not texts:
         raise ValueError("give at least one sentence to explore")
+    encode(encoder, texts, attentions=True, progress=False, max_length=max_length)  # one batch
     controls = {
         "sentence": widgets.Dropdown(
             options=[(t, k) for k, t in enumerate(texts)],
@@ -272,35 +375,32 @@ def bert_attention_explorer(
         ),
         "hide_special": widgets.Checkbox(value=skip_special, description="hide [CLS]/[SEP]"),
     }
+    canvas: list[_ExplorerCanvas] = []  # the figure's artists, made on the first draw
 
     def draw(
         fig: Figure, sentence: int, own: str, layer: int, head: int, view: str, hide_special: bool
     ) -> None:
         text = own.strip() or texts[sentence]
         encoded = encode(encoder, [text], attentions=True, progress=False, max_length=max_length)
-        h = None if head == 0 else head - 1
-        if view == "heatmap":  # axes placed by hand: layout=None redraws fastest
-            ax = fig.add_axes((0.24, 0.3, 0.6, 0.6))
-            cax = fig.add_axes((0.86, 0.3, 0.02, 0.6))
-            plot_head(
-                encoded,
-                0,
-                layer - 1,
-                h,
-                skip_special=hide_special,
-                ax=ax,
-                colorbar=False,
-                text_labels=True,
-            )
-            fig.colorbar(ax.images[0], cax=cax, label="attention weight", ticks=[0, 0.5, 1])
-        else:
-            ax = fig.add_axes((0.05, 0.02, 0.9, 0.9))
-            plot_token_lines(encoded, 0, layer - 1, h, skip_special=hide_special, ax=ax)
+        matrix, tokens, which = _head_matrix(
+            encoded, 0, layer - 1, None if head == 0 else head - 1, hide_special
+        )
+        if not fig.axes:  # first draw, or the one after a failed draw (the figure was cleared)
+            canvas[:] = [_ExplorerCanvas(fig, max_length)]
+        if fig.get_layout_engine() is not None:
+            # savefig restores "no layout engine" by reading rcParams, so after use_course_style()
+            # the figure comes back with constrained layout (slower, and it warns): undo that.
+            with mpl.rc_context(
+                {"figure.constrained_layout.use": False, "figure.autolayout": False}
+            ):
+                fig.set_layout_engine(None)
+        canvas[0].show(matrix, tokens, f"layer {layer}, {which}", view)
 
     return FigureExplorer(
         draw,
         controls,
         figsize=(5.6, 4.4),
         layout=None,
+        clear=False,
         title="BERT self-attention: one layer, one head",
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+
+import matplotlib as mpl
 import numpy as np
 import pytest
 
@@ -13,6 +16,7 @@ from course_utils.bert_views import (
     plot_token_lines,
 )
 from course_utils.encoders import Encoder, encode, tiny_encoder
+from course_utils.style import STYLE
 
 TEXTS = ["Profits did not fall, but sales dropped sharply.", "Costs rose."]
 
@@ -80,16 +84,62 @@ def test_views_explain_bad_input(tiny, encoded):
         plot_token_lines(encoded, 0, 0, 4)
 
 
+def _shown(ex):
+    """The explorer's visible main axes (both views live on the figure; one is hidden)."""
+    return next(ax for ax in ex.figure.axes if ax.get_visible())
+
+
+def _shown_texts(ex) -> list[str]:
+    return [t.get_text() for t in _shown(ex).texts if t.get_visible()]
+
+
 def test_explorer_redraws_for_controls_and_typed_text(tiny):
     ex = bert_attention_explorer(tiny, TEXTS)
     assert ex.static_png()[:4] == b"\x89PNG"
+    assert _shown_texts(ex)[:3] == ["[CLS]", "profits", "did"]
     ex.controls["layer"].value = 2
     ex.controls["head"].value = 0  # mean of heads
-    assert "layer 2, mean of heads" in ex.figure.axes[0].get_title()
+    assert "layer 2, mean of heads" in _shown(ex).get_title()
     ex.controls["own"].value = "Debt did not grow."
-    texts = [t.get_text() for t in ex.figure.axes[0].texts]
-    assert "debt" in texts and ex.error.value == ""
+    texts = _shown_texts(ex)
+    assert "debt" in texts and "profits" not in texts and ex.error.value == ""
     ex.controls["view"].value = "lines"
     ex.controls["hide_special"].value = True
-    assert "[CLS]" not in [t.get_text() for t in ex.figure.axes[0].texts]
+    assert _shown(ex).get_title() == "layer 2, mean of heads: query -> key"
+    assert _shown_texts(ex) == ["debt", "did", "not", "grow", "."] * 2
     assert len(ex.redraw_seconds) == 6
+
+
+def test_explorer_updates_in_place_with_the_right_data(tiny):
+    """Redraws reuse the figure's artists, and what they show equals the views' own data."""
+    ex = bert_attention_explorer(tiny, TEXTS)
+    first = ex.figure.axes[:]
+    ex.controls["sentence"].value = 1
+    ex.controls["layer"].value = 2
+    ex.controls["head"].value = 3
+    encoded = encode(tiny, TEXTS, attentions=True, progress=False)
+    w, tokens = attention_weights(encoded, 1)
+    image = _shown(ex).images[0]
+    np.testing.assert_allclose(image.get_array(), w[1, 2], atol=1e-6)
+    assert image.norm.vmin == 0 and image.norm.vmax == 1  # one scale for every view
+    assert _shown_texts(ex) == tokens * 2
+    ex.controls["view"].value = "lines"
+    fresh = plot_token_lines(encoded, 1, 1, 2).axes[0].collections[0]
+    shown = _shown(ex).collections[0]
+    assert len(shown.get_segments()) == len(fresh.get_segments())
+    for a, b in zip(shown.get_segments(), fresh.get_segments(), strict=True):
+        np.testing.assert_allclose(a, b)
+    np.testing.assert_allclose(shown.get_colors(), fresh.get_colors())
+    ex.controls["view"].value = "heatmap"
+    assert ex.figure.axes == first and ex.error.value == ""  # no axes built again
+
+
+def test_explorer_stays_without_layout_engine_under_the_global_course_style(tiny):
+    """After use_course_style(), savefig hands a figure without layout engine constrained layout
+    (it restores "none" by reading rcParams): slower redraws, and a warning. The explorer undoes it."""
+    with mpl.rc_context(STYLE), warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning in a redraw stops it before it is recorded
+        ex = bert_attention_explorer(tiny, TEXTS)
+        ex.controls["layer"].value = 2
+        ex.controls["view"].value = "lines"
+    assert len(ex.redraw_seconds) == 3 and ex.error.value == ""
