@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
@@ -108,6 +110,54 @@ def plot_attention_weights(
     return fig
 
 
+class _BarPanel:
+    """The artists of one bar panel (weights over steps), built once and then updated in place.
+
+    A widget redraw then only moves bar ends and changes texts: creating axes, ticks and texts
+    again costs several times more than rendering them.
+    """
+
+    def __init__(self, ax: Axes, *, ymax: float, show_uniform: bool = True) -> None:
+        self.ax = ax
+        # One LineCollection instead of a Rectangle per bar: the same picture, redrawn much faster.
+        self.bars = LineCollection([], colors=OTHER_COLOR)
+        ax.add_collection(self.bars, autolim=False)
+        self.ymax = ymax
+        self.uniform = None
+        if show_uniform:
+            self.uniform = ax.axhline(0.0, color="black", linestyle=":", linewidth=1)
+            self.uniform_text = ax.text(
+                0.995, 0.0, "", transform=ax.transAxes, ha="right", va="bottom", fontsize=7
+            )
+        # Text in axes coordinates: set_title would re-measure tick labels at every redraw.
+        self.title = ax.text(0.0, 1.03, "", transform=ax.transAxes, fontsize=9, va="bottom")
+        ax.set_ylim(0, ymax)
+        ax.set_yticks([0, round(ymax / 2, 2)])
+        ax.set_xlabel("input step")
+        ax.set_ylabel("weight")
+
+    def update(self, weights: np.ndarray, length: int, positions=None, title: str = "") -> None:
+        """Show the first ``length`` of ``weights`` (the rest is padding); ``positions`` in red."""
+        w = weights[:length]
+        colors = np.full(length, OTHER_COLOR, dtype=object)
+        if positions is not None:
+            colors[np.asarray(positions, dtype=int).reshape(-1)] = RELEVANT_COLOR
+        steps = np.arange(length)
+        segments = np.zeros((length, 2, 2))  # (bars, ends, xy)
+        segments[:, :, 0] = steps[:, None]
+        segments[:, 1, 1] = w
+        self.bars.set_segments(segments)
+        self.bars.set_color(list(colors))
+        self.bars.set_linewidth(max(1.5, 180 / length))
+        if self.uniform is not None:
+            self.uniform.set_ydata([1.0 / length, 1.0 / length])
+            self.uniform_text.set_y(1.0 / length / self.ymax)
+            self.uniform_text.set_text(f"uniform 1/{length}")
+        self.ax.set_xlim(-0.6, length - 0.4)
+        self.ax.set_xticks(steps[:: max(1, int(np.ceil(length / 8)))])
+        self.title.set_text(title)
+
+
 @styled
 def plot_attention_bars(
     weights,
@@ -132,36 +182,11 @@ def plot_attention_bars(
     length = int(length or len(w))
     if not 1 <= length <= len(w):
         raise ValueError(f"length must lie in [1, {len(w)}], got {length}")
-    w = w[:length]
-    colors = np.full(length, OTHER_COLOR, dtype=object)
-    if positions is not None:
-        colors[np.asarray(to_numpy(positions), dtype=int).reshape(-1)] = RELEVANT_COLOR
     if ax is None:
         _, ax = new_figure(figsize=(6.0, 2.2))
-    # One LineCollection instead of a Rectangle per bar: the same picture, redrawn much faster.
-    steps = np.arange(length)
-    ax.vlines(steps, 0, w, colors=list(colors), linewidth=max(1.5, 180 / length))
-    top = ymax if ymax is not None else max(float(w.max()) * 1.1, 1e-6)
-    if show_uniform:
-        ax.axhline(1.0 / length, color="black", linestyle=":", linewidth=1)
-        ax.text(
-            0.995,
-            1.0 / length / top,
-            f"uniform 1/{length}",
-            transform=ax.transAxes,
-            ha="right",
-            va="bottom",
-            fontsize=7,
-        )
-    ax.set_xlim(-0.6, length - 0.4)
-    ax.set_ylim(0, top)
-    ax.set_xticks(steps[:: max(1, int(np.ceil(length / 8)))])
-    ax.set_yticks([0, round(top / 2, 2)])
-    ax.set_xlabel("input step")
-    ax.set_ylabel("weight")
-    if title:
-        # Text in axes coordinates: set_title would re-measure tick labels at every redraw.
-        ax.text(0.0, 1.03, title, transform=ax.transAxes, fontsize=9, va="bottom")
+    top = ymax if ymax is not None else max(float(w[:length].max()) * 1.1, 1e-6)
+    panel = _BarPanel(ax, ymax=top, show_uniform=show_uniform)
+    panel.update(w, length, None if positions is None else to_numpy(positions), title or "")
     return ax.figure
 
 
@@ -226,6 +251,56 @@ def gradient_norm_scale(*groups: Mapping[str, object]) -> Normalize:
     return shared_norm([_log10(v) for group in groups for v in _profiles(group).values()])
 
 
+class _ProfilePanel:
+    """Gradient-norm lines (one per label) on a log axis, built once and then updated in place."""
+
+    def __init__(self, ax: Axes, labels: Sequence[str], *, n_marks: int = 0) -> None:
+        self.ax = ax
+        self.lines = [
+            ax.plot(
+                [],
+                [],
+                color=LINE_COLORS[k % len(LINE_COLORS)],
+                label=label,
+                marker="o",
+                markersize=2.5,
+                linewidth=1.4,
+            )[0]
+            for k, label in enumerate(labels)
+        ]
+        self.marks = [
+            ax.axvline(0, color=RELEVANT_COLOR, linestyle="--", linewidth=0.8)
+            for _ in range(n_marks)
+        ]
+        ax.set_yscale("log")
+        ax.set_xlabel("input step $t$")
+        ax.set_ylabel(r"$\|\partial L / \partial x_t\|$")
+        ax.legend(frameon=False, loc="upper left")
+        # Text in axes coordinates: set_title would re-measure tick labels at every redraw.
+        self.title = ax.text(
+            0.5, 1.03, "", transform=ax.transAxes, ha="center", va="bottom", fontsize=10
+        )
+
+    def update(self, profiles: Sequence[np.ndarray], marks=(), title: str = "") -> None:
+        """New ``(T,)`` profiles (in the order of the labels) and marked steps."""
+        for line, v in zip(self.lines, profiles, strict=True):
+            line.set_data(np.arange(len(v)), v)
+        for line, m in zip(self.marks, marks, strict=True):
+            line.set_xdata([int(m), int(m)])
+        self.title.set_text(title)
+
+    def set_limits(self, n_steps: int, ylim: tuple[float, float] | None = None) -> None:
+        """x over ``n_steps`` with matplotlib's default margins; y fixed, or fitted to the data."""
+        if ylim is None:
+            self.ax.relim()
+            self.ax.autoscale_view(scalex=False)
+        else:
+            self.ax.set_ylim(*ylim)
+        margin = 0.05 * max(n_steps - 1, 1)
+        self.ax.set_xlim(-margin, n_steps - 1 + margin)
+        _decade_ticks(self.ax)
+
+
 @styled
 def plot_gradient_profiles(
     norms: Mapping[str, object],
@@ -242,28 +317,10 @@ def plot_gradient_profiles(
     profiles = _profiles(norms)
     if ax is None:
         _, ax = new_figure(figsize=(6.0, 2.6))
-    for k, (label, v) in enumerate(profiles.items()):
-        ax.plot(
-            np.arange(len(v)),
-            v,
-            color=LINE_COLORS[k % len(LINE_COLORS)],
-            label=label,
-            marker="o",
-            markersize=2.5,
-            linewidth=1.4,
-        )
-    for m in () if marks is None else marks:
-        ax.axvline(int(m), color=RELEVANT_COLOR, linestyle="--", linewidth=0.8)
-    ax.set_yscale("log")
-    if ylim is not None:
-        ax.set_ylim(*ylim)
-    _decade_ticks(ax)
-    ax.set_xlabel("input step $t$")
-    ax.set_ylabel(r"$\|\partial L / \partial x_t\|$")
-    ax.legend(frameon=False, loc="upper left")
-    if title:
-        # Text in axes coordinates: set_title would re-measure tick labels at every redraw.
-        ax.text(0.5, 1.03, title, transform=ax.transAxes, ha="center", va="bottom", fontsize=10)
+    marks = [] if marks is None else list(marks)
+    panel = _ProfilePanel(ax, list(profiles), n_marks=len(marks))
+    panel.update(list(profiles.values()), marks, title or "")
+    panel.set_limits(len(next(iter(profiles.values()))), ylim)
     return ax.figure
 
 
@@ -305,18 +362,39 @@ def plot_connectivity_grid(
     )
 
 
+def _without_layout_engine(fig: Figure) -> None:
+    """Remove ``fig``'s layout engine; call it before every redraw of a reused figure.
+
+    Savefig restores a figure without a layout engine by re-reading rcParams, so after one redraw
+    under ``use_course_style()`` the reused figure would run constrained layout (and warn, since our
+    axes are placed by hand). Even a "none" placeholder engine makes savefig draw the figure twice
+    (once to lay it out), so we set no engine at all, with rcParams that ask for none.
+    """
+    with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)
+
+
+def _keep_renderer(fig: Figure) -> None:
+    """Give ``fig`` its own Agg canvas, so every redraw renders with the same renderer.
+
+    Savefig from a plain ``Figure`` makes a new canvas and renderer each time, which throws away
+    matplotlib's cache of text sizes; with one Agg canvas kept, tick labels and titles that did not
+    change are not measured again.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+
+
 def _stacked_axes(
     fig: Figure, n: int, *, left: float, right: float, top: float, bottom: float, gap: float = 0.0
 ) -> list[Axes]:
     """``n`` axes stacked top to bottom at fixed positions (figure fractions).
 
-    Widgets place their axes themselves: no layout engine runs at each redraw (fast), and positions
-    hold even when a savefig turns rcParams' constrained layout on for the reused figure.
+    Widgets place their axes themselves: no layout engine runs at each redraw (fast).
     """
-    # Savefig restores a figure without a layout engine by re-reading rcParams, so after the first
-    # redraw under use_course_style() the reused figure would run constrained layout (and warn, since
-    # our axes are placed by hand). An explicit "none" engine survives the restore.
-    fig.set_layout_engine("none")
+    _without_layout_engine(fig)
     height = (top - bottom - gap * (n - 1)) / n
     return [
         fig.add_axes((left, top - (k + 1) * height - k * gap, right - left, height))
@@ -362,41 +440,52 @@ def attention_explorer(
     ymax = 1.05 * max(float(np.nanmax(remove_padding(w, lens))) for w in rows.values())
     n_panels = len(rows) + (vals is not None)
 
-    def draw(fig: Figure, example: int) -> None:
+    panels: list[_BarPanel] = []
+
+    def build(fig: Figure) -> None:
+        """First call (or after a failed draw cleared the figure): axes, labels and artists."""
+        _keep_renderer(fig)
         axes = _stacked_axes(fig, n_panels, left=0.09, right=0.98, top=0.93, bottom=0.1, gap=0.09)
+        panels.clear()
+        if vals is not None:
+            panels.append(_BarPanel(axes[0], ymax=1.0, show_uniform=False))
+            axes[0].set_ylabel("value")
+        panels.extend(_BarPanel(ax, ymax=ymax) for ax in axes[len(panels) :])
+        for ax in axes[:-1]:
+            ax.set_xlabel("")
+            ax.tick_params(labelbottom=False)
+
+    def draw(fig: Figure, example: int) -> None:
+        if not fig.axes:
+            build(fig)
+        _without_layout_engine(fig)
         length, p = int(lens[example]), None if pos is None else pos[example]
         k = 0
         if vals is not None:
-            plot_attention_bars(
+            panels[0].update(
                 vals[example],
-                length=length,
-                positions=p,
-                ax=axes[0],
-                ymax=1.0,
-                show_uniform=False,
-                title=f"example {example}: input values (length {length}, relevant steps in red)",
+                length,
+                p,
+                f"example {example}: input values (length {length}, relevant steps in red)",
             )
-            axes[0].set_ylabel("value")
-            axes[0].set_xlabel("")
-            axes[0].tick_params(labelbottom=False)
             k = 1
-        for ax, (name, w) in zip(axes[k:], rows.items(), strict=True):
+        for panel, (name, w) in zip(panels[k:], rows.items(), strict=True):
             title = name
             if p is not None:
                 title += f": {float(w[example, p].sum()):.0%} of the weight on the relevant steps"
             padding = float(np.nansum(w[example, length:]))
             if padding >= 0.005:
                 title += f"; {padding:.0%} on padding (not drawn)"
-            plot_attention_bars(
-                w[example], length=length, positions=p, ax=ax, ymax=ymax, title=title
-            )
-            if ax is not axes[-1]:
-                ax.set_xlabel("")
-                ax.tick_params(labelbottom=False)
+            panel.update(w[example], length, p, title)
 
     slider = widgets.IntSlider(value=0, min=0, max=batch - 1, description="example")
     return FigureExplorer(
-        draw, {"example": slider}, figsize=(6.5, 1.35 * n_panels + 0.3), title=title, layout="none"
+        draw,
+        {"example": slider},
+        figsize=(6.5, 1.35 * n_panels + 0.3),
+        title=title,
+        layout="none",
+        clear=False,
     )
 
 
@@ -433,23 +522,32 @@ def gradient_explorer(
         None if positions is None else np.asarray(to_numpy(positions), dtype=int).reshape(batch, -1)
     )
 
+    labels = list(next(iter(data.values())))
+    if any(list(group) != labels for group in data.values()):
+        raise ValueError(f"every stage must have the same labels, in the same order: {labels}")
+    n_steps = next(iter(next(iter(data.values())).values())).shape[1]
+    panels: list[_ProfilePanel] = []
+
     def draw(fig: Figure, stage: str, example: int) -> None:
-        ax = _stacked_axes(fig, 1, left=0.11, right=0.98, top=0.9, bottom=0.16)[0]
-        profiles = {label: v[example] for label, v in data[stage].items()}
-        plot_gradient_profiles(
-            profiles,
-            ax=ax,
-            ylim=ylim,
-            marks=None if pos is None else pos[example],
-            title=f"{stage}, example {example}"
-            + ("" if pos is None else " (dashed: marked steps)"),
+        if not fig.axes:  # first call (or after a failed draw): axes, legend and ticks once
+            _keep_renderer(fig)
+            ax = _stacked_axes(fig, 1, left=0.11, right=0.98, top=0.9, bottom=0.16)[0]
+            panels[:] = [_ProfilePanel(ax, labels, n_marks=0 if pos is None else pos.shape[1])]
+            panels[0].set_limits(n_steps, ylim)
+        _without_layout_engine(fig)
+        panels[0].update(
+            [v[example] for v in data[stage].values()],
+            () if pos is None else pos[example],
+            f"{stage}, example {example}" + ("" if pos is None else " (dashed: marked steps)"),
         )
 
     controls = {
         "stage": widgets.Dropdown(options=list(data), description="when"),
         "example": widgets.IntSlider(value=0, min=0, max=batch - 1, description="example"),
     }
-    return FigureExplorer(draw, controls, figsize=(7.0, 3.0), title=title, layout="none")
+    return FigureExplorer(
+        draw, controls, figsize=(7.0, 3.0), title=title, layout="none", clear=False
+    )
 
 
 __all__ = [

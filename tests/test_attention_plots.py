@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from unittest import mock
 
 import matplotlib as mpl
 import numpy as np
@@ -167,3 +168,28 @@ def test_gradient_explorer_keeps_one_y_scale():
     assert ge.figure.axes[0].get_ylim() == first
     with pytest.raises(ValueError, match="every gradient norm is 0"):
         gradient_explorer({"x": {"1": torch.zeros(2, 3)}})
+
+
+def test_explorers_update_their_artists_in_place(batch):
+    weights, lengths, positions = batch
+    with mpl.rc_context(STYLE):  # the notebooks' setting, under which savefig restores a layout
+        ex = attention_explorer({"a": weights}, lengths=lengths, positions=positions)
+        axes = list(ex.figure.axes)
+        for k in (1, 2):
+            with mock.patch.object(Figure, "draw", autospec=True, side_effect=Figure.draw) as draw:
+                ex.controls["example"].value = k
+            assert draw.call_count == 1  # savefig ran no layout engine (that draws once more)
+            assert ex.figure.axes == axes  # same axes: only data and texts changed
+            bars = next(c for c in axes[0].collections if isinstance(c, LineCollection))
+            assert len(bars.get_segments()) == int(lengths[k])
+            assert axes[0].get_xlim() == (-0.6, int(lengths[k]) - 0.4)
+        norms = torch.rand(3, 8) + 0.1
+        ge = gradient_explorer({"init": {"1": norms}}, positions=positions)
+        line, ylim = ge.figure.axes[0].lines[0], ge.figure.axes[0].get_ylim()
+        ge.controls["example"].value = 2
+        assert ge.figure.axes[0].lines[0] is line
+        np.testing.assert_allclose(line.get_ydata(), norms[2].numpy())
+        assert [m.get_xdata()[0] for m in ge.figure.axes[0].lines[1:]] == [2, 3]
+        assert ge.figure.axes[0].get_ylim() == ylim
+    with pytest.raises(ValueError, match="same labels"):
+        gradient_explorer({"a": {"1": norms}, "b": {"2": norms}})
