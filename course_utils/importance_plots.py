@@ -68,6 +68,13 @@ def _panel_title(ax: Axes, text: str) -> None:
     ax.text(0.5, 1.03, text, transform=ax.transAxes, ha="center", va="bottom", fontsize=10)
 
 
+def _fit_ylim(ax: Axes, base: tuple[float, float], values: np.ndarray) -> None:
+    """Y limits that hold ``base`` and ``values`` with a 5 % margin (autoscale without relim)."""
+    lo, hi = min(base[0], float(values.min())), max(base[1], float(values.max()))
+    pad = 0.05 * (hi - lo) or 1.0
+    ax.set_ylim(lo - pad if lo < base[0] else lo, hi + pad if hi > base[1] else hi)
+
+
 def _check_same_layers(imps: Sequence[LayerImportance]) -> None:
     if not imps:
         raise ValueError("need at least one LayerImportance")
@@ -296,8 +303,8 @@ def importance_explorer(
 ) -> FigureExplorer:
     """A widget: pick a model, a method and an example; see the spread and this example.
 
-    Left: the chosen method's scores per layer over all examples, this example in red. Right: this
-    example's scores under every method of that model (signed shares). The sentence, its label and
+    Top: the chosen method's scores per layer over all examples, this example in red. Bottom: this
+    example's scores under every method of that model (signed shares), in the same layer columns. The sentence, its label and
     the model's prediction head the figure.
 
     Args:
@@ -350,37 +357,91 @@ def importance_explorer(
         head = ", ".join(parts)
         if texts is None:
             return head
-        return head + "\n" + textwrap.shorten(f'"{texts[i]}"', width=110, placeholder=' ..."')
+        return head + "\n" + textwrap.shorten(f'"{texts[i]}"', width=95, placeholder=' ..."')
+
+    # The figure is kept between redraws (clear=False): each panel is built the first time it is
+    # shown, then hidden or updated. Building axes, ticks and legends is most of a redraw's cost;
+    # moving one line and a few bar heights is cheap. Panels are keyed by what fixes their
+    # artists: the top one by (model, method), the bottom one by model (its methods and key).
+    panels: dict[tuple[str, ...], Axes] = {}
+    spread_ylim: dict[Axes, tuple[float, float]] = {}
+    # Stacked panels share one column per layer, so the layer names are written once (bottom).
+    top_box, bottom_box = (0.13, 0.53, 0.60, 0.29), (0.13, 0.11, 0.60, 0.29)
+    xlim = (-0.5, len(every[0].layers) - 0.5)
+
+    def top_panel(fig: Figure, name: str, method: str, index: int) -> Axes:
+        by_method = models[name]
+        if method not in by_method:
+            ax = panels.get(("missing",))
+            if ax is None:
+                ax = panels[("missing",)] = fig.add_axes(top_box)
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, "", ha="center", va="center", transform=ax.transAxes)
+            ax.texts[0].set_text(f"{name!r} has no {method!r}\n(available: {', '.join(by_method)})")
+            return ax
+        imp = by_method[method]
+        ax = panels.get(("top", name, method))
+        if ax is None:
+            ax = panels[("top", name, method)] = fig.add_axes(top_box)
+            plot_layer_importance(
+                imp, ax=ax, highlight=index if imp.per_example else None, legend=False, title=""
+            )
+            extra = " (red: this example)" if imp.per_example else " (one value for all)"
+            _panel_title(ax, f"{method}: all examples{extra}")
+            ax.set_xlabel("")
+            ax.tick_params(labelbottom=False)  # the bottom panel names the layers
+            ax.set_ylabel(textwrap.fill(imp.unit, 20))
+            ax.set_xlim(xlim)
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=3))  # fewer tick labels: text is costly
+            spread_ylim[ax] = ax.get_ylim()  # widened below to hold each example
+        if imp.per_example:
+            row = to_numpy(imp.scores[index])
+            (line,) = (ln for ln in ax.lines if ln.get_label().startswith("example "))
+            line.set_ydata(row)
+            line.set_label(f"example {index}")
+            _fit_ylim(ax, spread_ylim[ax], row)
+        return ax
+
+    def bottom_panel(fig: Figure, name: str, index: int) -> Axes:
+        by_method = list(models[name].values())
+        ax = panels.get(("bottom", name))
+        if ax is None:
+            ax = panels[("bottom", name)] = fig.add_axes(bottom_box)
+            plot_example_importance(by_method, index, ax=ax, legend=False, title="")
+            _panel_title(ax, "this example, every method")
+            ax.set_ylabel(textwrap.fill(ax.get_ylabel(), 20))
+            ax.set_xlim(xlim)
+            for m, imp in enumerate(by_method):  # a key as coloured text: cheaper than a legend
+                color = _METHOD_COLORS[m % len(_METHOD_COLORS)]
+                ax.text(
+                    1.03,
+                    1.0 - 0.14 * m,
+                    imp.method,
+                    color=color,
+                    fontsize=8,
+                    transform=ax.transAxes,
+                    va="top",
+                )
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=3))
+        shares = [signed_shares(imp, index) for imp in by_method]
+        for bars, values in zip(ax.containers, shares, strict=True):
+            for bar, value in zip(bars, values, strict=True):
+                bar.set_height(value)
+        _fit_ylim(ax, (0.0, 0.0), np.concatenate(shares))
+        return ax
 
     def draw(fig: Figure, index: int, method: str, **values) -> None:
-        # Fixed axes and a fixed legend place (layout=None, no loc="best"): redraws stay fast.
+        # clear=False: panels are built once and then updated; layout=None with axes placed by
+        # hand. Both keep redraws fast.
+        if not fig.axes:  # the first call, or after a failed draw cleared the figure
+            panels.clear()
+            spread_ylim.clear()
+            fig.text(0.5, 0.98, "", ha="center", va="top", fontsize=9)
         name = values.get("model", model)
-        by_method = models[name]
-        left = fig.add_axes((0.07, 0.16, 0.36, 0.60))
-        right = fig.add_axes((0.52, 0.16, 0.30, 0.60))
-        if method in by_method:
-            imp = by_method[method]
-            title = f"{method}: all examples" + (" (red: this one)" if imp.per_example else "")
-            plot_layer_importance(
-                imp, ax=left, highlight=index if imp.per_example else None, legend=False, title=""
-            )
-            _panel_title(left, title)
-        else:
-            left.set_axis_off()
-            left.text(
-                0.5,
-                0.5,
-                f"{name!r} has no {method!r}\n(available: {', '.join(by_method)})",
-                ha="center",
-                va="center",
-                transform=left.transAxes,
-            )
-        plot_example_importance(list(by_method.values()), index, ax=right, legend=False, title="")
-        _panel_title(right, "this example, every method")
-        right.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
-        for ax in (left, right):  # fewer tick labels: text is most of a redraw's cost
-            ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
-        fig.text(0.5, 0.97, caption(name, index), ha="center", va="top", fontsize=9)
+        shown = {top_panel(fig, name, method, index), bottom_panel(fig, name, index)}
+        for ax in panels.values():
+            ax.set_visible(ax in shown)
+        fig.texts[0].set_text(caption(name, index))
 
     controls: dict[str, widgets.Widget] = {}
     if len(models) > 1:
@@ -389,4 +450,4 @@ def importance_explorer(
     controls["index"] = widgets.IntSlider(
         value=index, min=0, max=n - 1, description="example", continuous_update=False
     )
-    return FigureExplorer(draw, controls, figsize=(9.0, 3.6), layout=None)
+    return FigureExplorer(draw, controls, figsize=(6.6, 4.4), layout=None, clear=False)

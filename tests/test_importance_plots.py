@@ -122,3 +122,22 @@ def test_explorer_flat_input_and_validation(imps):
         importance_explorer(imps[:2], method="shapley")
     with pytest.raises(ValueError, match="unknown model"):
         importance_explorer({"m": {"a": imps[0]}}, model="other")
+
+
+def test_explorer_updates_its_panels_in_place(imps):
+    """clear=False: panels are built once per view, then only their data changes."""
+    ex = importance_explorer(imps, method="ablation", index=2)
+    top, bottom = (ax for ax in ex.figure.axes if ax.get_visible())
+    ex.controls["index"].value = 9
+    assert [ax for ax in ex.figure.axes if ax.get_visible()] == [top, bottom]  # same axes, updated
+    (line,) = (ln for ln in top.lines if ln.get_label() == "example 9")
+    np.testing.assert_allclose(line.get_ydata(), imps[0].scores[9].numpy())
+    for bars, imp in zip(bottom.containers, imps, strict=True):
+        heights = [bar.get_height() for bar in bars]
+        np.testing.assert_allclose(heights, signed_shares(imp, 9), rtol=1e-6)
+    lo, hi = top.get_ylim()
+    assert lo <= imps[0].scores[9].min() and hi >= imps[0].scores[9].max()
+    # Going to another method and back reuses the panel built first.
+    ex.controls["method"].value = "mix weights"
+    ex.controls["method"].value = "ablation"
+    assert len(ex.figure.axes) == 3 and top.get_visible()
