@@ -1,5 +1,6 @@
-"""A learner's first session, in a real browser: JupyterLab opens notebook 00, runs every cell, and a
-moved slider redraws the widget's figure. Driven by Playwright in Debian's headless Chromium.
+"""A learner's session, in a real browser: JupyterLab opens a notebook (00, and 02 with the state
+explorer), runs every cell, and a moved slider redraws the widget's figure. Driven by Playwright in
+Debian's headless Chromium.
 
 Needs ``/usr/bin/chromium`` (``apt-get install -y chromium``; ``.ci/run`` installs it). Playwright's
 own browser download is not used (it cannot work offline).
@@ -124,76 +125,94 @@ _CELL_STATE_JS = """() => {
 }"""
 
 
-def test_notebook_00_runs_in_the_browser_and_its_slider_redraws(jupyterlab):
+# Runs in the page: mark the first slider that can still move right, and the figure of the
+# explorer widget (a VBox holding controls and an image) that it belongs to.
+_PICK_SLIDER_JS = """() => {
+  const root = window.jupyterapp.shell.currentWidget.node;  // this notebook's panel only
+  const handles = [...root.querySelectorAll('.widget-slider .noUi-handle')];
+  for (const h of handles) {
+    // aria-valuetext is the widget's value; aria-valuenow can be a rounded slider position
+    const now = parseFloat(h.getAttribute('aria-valuetext') || h.getAttribute('aria-valuenow'));
+    const max = parseFloat(h.getAttribute('aria-valuemax'));
+    if (!(now < max)) continue;
+    let box = h.closest('.widget-vbox');
+    while (box && !box.querySelector('.widget-image')) {
+      box = box.parentElement ? box.parentElement.closest('.widget-vbox') : null;
+    }
+    if (!box) continue;
+    h.setAttribute('data-test-slider', '1');
+    box.querySelector('.widget-image').setAttribute('data-test-image', '1');
+    return true;
+  }
+  return false;
+}"""
+
+_KERNEL_IDLE_JS = (
+    "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+    " && window.jupyterapp.shell.currentWidget.sessionContext"
+    " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+    " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+    " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'"
+)
+
+
+@pytest.mark.parametrize("notebook", ["00_welcome.ipynb", "02_stacked_state_flow.ipynb"])
+def test_notebook_runs_in_the_browser_and_a_slider_redraws_its_figure(jupyterlab, notebook):
     from playwright.sync_api import sync_playwright
 
     base, token = jupyterlab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    stem = notebook.removesuffix(".ipynb")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page.goto(f"{base}/lab/tree/00_welcome.ipynb?token={token}")
+            # ?reset: a fresh workspace, so notebooks opened by an earlier test stay closed
+            page.goto(f"{base}/lab/tree/{notebook}?reset&token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            page.wait_for_function(
-                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                " && window.jupyterapp.shell.currentWidget.sessionContext"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                timeout=90_000,
-            )
+            page.wait_for_function(_KERNEL_IDLE_JS, timeout=90_000)
             # Clear the committed outputs first, so everything checked below comes from this run.
             page.evaluate(
                 "() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')"
             )
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             page.wait_for_function(
-                f"() => ({_CELL_STATE_JS})().every(c => c.count !== null)"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                timeout=120_000,
+                f"() => ({_CELL_STATE_JS})().every(c => c.count !== null) && ({_KERNEL_IDLE_JS})()",
+                timeout=180_000,
                 polling=500,
             )
             cells = page.evaluate(_CELL_STATE_JS)
             errors = [e for c in cells for e in c["errors"]]
-            assert not errors, f"cells raised in the browser: {errors}"
-            assert (
-                page.locator(
-                    ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-                )
-                .filter(has_text="Traceback")
-                .count()
-                == 0
-            )
+            assert not errors, f"{notebook}: cells raised in the browser: {errors}"
+            tracebacks = page.locator(
+                ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+            ).filter(has_text="Traceback")
+            assert tracebacks.count() == 0
 
-            # The explorer widget is live: an <img> (the figure) next to a slider.
-            image = page.locator(".widget-image").first
-            image.wait_for(state="visible", timeout=30_000)
+            # An explorer widget is live: a slider moved with the keyboard redraws its <img>.
+            page.wait_for_selector(".widget-image", state="attached", timeout=30_000)
+            assert page.evaluate(_PICK_SLIDER_JS), f"{notebook}: no movable slider next to a figure"
+            handle = page.locator("[data-test-slider]")
+            image = page.locator("[data-test-image]")
             image.scroll_into_view_if_needed()
-            before = image.get_attribute("src")
-            readout = page.locator(".widget-readout").first
-            value_before = readout.inner_text()
-            handle = page.locator(".widget-slider .noUi-handle").first
+            before_src = image.get_attribute("src")
+            before_value = handle.get_attribute("aria-valuetext")
             handle.focus()
-            for _ in range(20):
+            for _ in range(3):
                 handle.press("ArrowRight")
             page.wait_for_function(
-                "before => { const img = document.querySelector('.widget-image');"
-                " return img && img.getAttribute('src') !== before; }",
-                arg=before,
+                "before => document.querySelector('[data-test-image]').getAttribute('src')"
+                " !== before",
+                arg=before_src,
                 timeout=30_000,
             )
-            assert readout.inner_text() != value_before, "the slider's value did not move"
-            assert image.get_attribute("src") != before, "the figure did not change"
-            page.wait_for_function(
-                "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
-                " === 'idle'",
-                timeout=30_000,
-            )
+            assert handle.get_attribute("aria-valuetext") != before_value, "the slider did not move"
+            assert image.get_attribute("src") != before_src, "the figure did not change"
+            page.wait_for_function(_KERNEL_IDLE_JS, timeout=30_000)
             page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / "00_welcome_after_slider.png"), full_page=False)
+            page.screenshot(path=str(ARTIFACTS / f"{stem}_after_slider.png"), full_page=False)
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure.png"))
+            page.screenshot(path=str(ARTIFACTS / f"{stem}_failure.png"))
             raise
         finally:
             browser.close()
