@@ -8,17 +8,27 @@ and records one line per check. Shown in a notebook, it reads like::
       [no]  values differ from the reference by up to 0.31
             hint: the forget gate uses a sigmoid, not a tanh
 
-Tests prove each checker fails on the notebook's starter code, fails on a trivial stub and passes on
-the reference solution.
+Every checker is wrapped in :func:`checker`, which leaves the learner's random state as it was: a
+checker builds its test models from its own seeds, and the notebook's next cell draws exactly what it
+would have drawn without the check.
+
+Tests (``tests/notebook_tools.assert_checker_contract``) prove each checker fails on the notebook's
+starter code and on trivial stubs, rejects the plausible wrong answers the notebook warns about with a
+hint that names the mistake, passes on the reference solution, and leaves every RNG untouched.
 """
 
 from __future__ import annotations
 
+import functools
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import torch
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _NOT_RUN = object()
 
@@ -140,3 +150,23 @@ NOT_RUN = _NOT_RUN
 def ran(value: Any) -> bool:
     """Whether :meth:`Feedback.call` produced a value (False: stop checking, the failure is recorded)."""
     return value is not _NOT_RUN
+
+
+def checker(fn: F) -> F:
+    """Decorate an exercise checker so it leaves every random generator as it found it.
+
+    Checkers seed their own test models (``torch.manual_seed`` inside is fine); Python's ``random``,
+    NumPy's global generator and PyTorch's CPU and CUDA generators are restored on return.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002
+        try:
+            with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+                return fn(*args, **kwargs)
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)  # noqa: NPY002
+
+    return wrapper  # type: ignore[return-value]

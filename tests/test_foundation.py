@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,15 +186,64 @@ def test_train_tracks_metrics_and_validates_input():
     assert training.count_parameters(model) == 15 * 2 + 2
 
 
-def test_claim_check_prints_a_stable_verdict(capsys):
-    result = checks.claim_check(
-        seed="002", quote="c is passed up", finding="only h goes up", verdict="FALSE"
+def _check(**overrides):
+    args = dict(
+        seed="002",
+        quote="c is passed up",
+        rule="holds if the next layer's output changes when c is perturbed",
+        holds=[False, False, False],
+        control="a layer fed c on purpose",
+        control_holds=[True, True, True],
+        finding="max change 0.0 at every seed; with c fed in: 0.41-0.52",
     )
+    return checks.claim_check(**(args | overrides))
+
+
+def test_claim_check_computes_the_verdict_from_the_rule(capsys):
+    result = _check()
     out = capsys.readouterr().out
     assert 'Claim (seed 002): "c is passed up"' in out and out.rstrip().endswith("Verdict: FALSE")
-    assert result.verdict == "FALSE"
-    with pytest.raises(ValueError, match="verdict must be one of"):
-        checks.claim_check(seed="1", quote="q", finding="f", verdict="MAYBE")
+    assert "Rule: holds if" in out and "Control: a layer fed c on purpose: the rule holds" in out
+    assert "(the same at 3 seeds)" in out and result.verdict == "FALSE"
+    assert _check(holds=True, control_holds=False).verdict == "TRUE"
+
+
+def test_claim_check_parts_seeds_and_controls():
+    parts = dict(holds={"h": True, "c": False}, control_holds={"h": False, "c": True})
+    assert _check(**parts).verdict == "PARTLY TRUE"
+    # seeds that disagree: the claim is not supported, whatever the control says
+    assert _check(holds=[True, False, True]).verdict == "NOT SUPPORTED"
+    # a control that gives the same outcome cannot tell the cases apart
+    assert _check(control_holds=[False, False, False]).verdict == "INCONCLUSIVE"
+    assert _check(control_holds=[True, False, True]).verdict == "INCONCLUSIVE"
+    half = dict(holds={"h": True, "c": False}, control_holds={"h": False, "c": False})
+    assert _check(**half).verdict == "INCONCLUSIVE"
+    with pytest.raises(ValueError, match="same parts"):
+        _check(holds={"h": True}, control_holds={"c": False})
+    with pytest.raises(ValueError, match="non-empty rule"):
+        _check(rule=" ")
+    with pytest.raises(ValueError, match="one bool per seed"):
+        _check(holds=[])
+
+
+def test_claim_check_numbers_are_blanked_for_nbval():
+    import re
+
+    cfg = (Path(__file__).resolve().parents[1] / "notebooks" / "nbval_sanitize.cfg").read_text()
+    (regex, replace), *_ = re.findall("^regex: (.*)$\n^replace: (.*)$", cfg, flags=re.MULTILINE)
+    one = str(_check(finding="loss 0.3512 " * 30))
+    other = str(_check(finding="loss 0.3498 " * 29))
+    assert one != other and re.sub(regex, replace, one) == re.sub(regex, replace, other)
+    assert "Verdict: FALSE" in re.sub(regex, replace, one)
+
+
+def test_seed_helpers():
+    assert checks.seeds_from(2) == [2, 3, 4]
+    assert checks.at_seeds(lambda s: s * 10, 1) == [10, 20, 30]
+    assert checks.span([0.401, 0.36, 0.38]) == "0.36-0.40"
+    assert checks.span([0.5, 0.5]) == "0.50"
+    with pytest.raises(ValueError, match="non-negative"):
+        checks.seeds_from(-1)
 
 
 def test_compare_reports_exact_close_and_shape_errors(capsys):
