@@ -1,16 +1,46 @@
 #!/usr/bin/env bash
-# Every test of the course, in one pytest run (so one summary line counts them all):
-#   lint and format check (ruff), unit tests of course_utils, exercise-checker tests, the committed
-#   state of the notebooks, papermill runs with small parameters, the browser test, and nbval over
-#   every notebook (cells marked NBVAL_CHECK_OUTPUT must print what is committed).
+# Every test of the course. Two jobs run side by side (the notebooks train on one thread each, so two
+# cores halve the wall time and the numbers do not change):
+#   job 1: ruff lint and format check; unit tests of course_utils; exercise-checker contracts; the
+#          committed state of the notebooks; papermill runs with small parameters; the browser test;
+#          nbval over every notebook (cells marked NBVAL_CHECK_OUTPUT must print what is committed),
+#          then nbval again with ATEN_CPU_CAPABILITY=default (the kernels of a CPU without AVX2).
+#   job 2: every notebook run at SEED 1 and at SEED 2 with its full parameters must print the same
+#          "Verdict:" lines as the committed run (tests/test_evidence.py, marker `seeds`).
+# Extra arguments go to job 1's main pytest run. COURSE_SKIP_SEEDS=1 skips job 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 [ -n "${COURSE_CHROMIUM:-}" ] || bash scripts/install_chromium.sh
+export MPLBACKEND=Agg PYTHONHASHSEED=0
+NBVAL=(--nbval-lax --nbval-current-env --nbval-cell-timeout=300
+       --nbval-sanitize-with notebooks/nbval_sanitize.cfg)
+PYTEST=("$BIN/python" -m pytest -p no:cacheprovider)
+mkdir -p .cache
+SEEDS_LOG=.cache/seed-verdicts.log
+
 echo "== ruff (lint and format check: course_utils, tests, notebooks, scripts)"
 "$BIN/ruff" check .
 "$BIN/ruff" format --check .
-echo "== pytest: unit tests, notebook runs, browser test, nbval"
-export MPLBACKEND=Agg PYTHONHASHSEED=0
-"$BIN/python" -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
-  -p no:cacheprovider --durations=15 "$@"
+
+seeds_pid=""
+if [ -z "${COURSE_SKIP_SEEDS:-}" ]; then
+  echo "== job 2 (background, log in $SEEDS_LOG): every notebook at SEED 1 and 2, same verdicts"
+  "${PYTEST[@]}" tests/test_evidence.py -m seeds -q --durations=5 >"$SEEDS_LOG" 2>&1 &
+  seeds_pid=$!
+fi
+
+status=0
+echo "== job 1: unit tests, notebook runs, browser test, nbval"
+"${PYTEST[@]}" tests notebooks -m "not seeds" "${NBVAL[@]}" --durations=15 "$@" || status=$?
+echo "== job 1: nbval again with ATEN_CPU_CAPABILITY=default (another CPU's float kernels)"
+ATEN_CPU_CAPABILITY=default "${PYTEST[@]}" notebooks "${NBVAL[@]}" -q || status=$?
+
+if [ -n "$seeds_pid" ]; then
+  seeds_status=0
+  wait "$seeds_pid" || seeds_status=$?
+  echo "== job 2: seed verdicts"
+  cat "$SEEDS_LOG"
+  [ "$seeds_status" -eq 0 ] || status=$seeds_status
+fi
+exit "$status"
