@@ -1,7 +1,13 @@
 """The set-up self-check of notebook 00: is this environment the one the course was made with?
 
 Each check prints ``[OK]`` or ``[FAIL]`` with what was found and, on failure, how to fix it. Versions
-are compared with ``requirements.txt``, the one place the course pins them.
+are compared with ``requirements.txt``, the one place the course pins them:
+
+- the pinned release (or its local build, ``2.13.0+cpu``) is ``[OK]``;
+- a *newer* release is also ``[OK]``, with a note naming the release the course was tested with: a
+  maintainer keeps the course working as libraries move (CI also runs it on the newest torch and
+  transformers), so a learner with a newer install can go on;
+- an older release, or none, is ``[FAIL]``: the course uses features those releases lack.
 """
 
 from __future__ import annotations
@@ -65,6 +71,25 @@ def _same_version(installed: str, pinned: str) -> bool:
     return installed == pinned or installed.split("+", 1)[0] == pinned
 
 
+def compare_versions(installed: str, pinned: str) -> str:
+    """``"same"``, ``"newer"`` or ``"older"``: how an installed release stands to the pinned one.
+
+    A local build label (``+cpu``) is ignored. Versions that do not parse (PEP 440) count as
+    ``"older"``, so the check fails loudly rather than passing an unknown build.
+    """
+    from packaging.version import InvalidVersion, Version
+
+    if _same_version(installed, pinned):
+        return "same"
+    try:
+        found, pin = Version(installed.split("+", 1)[0]), Version(pinned)
+    except InvalidVersion:
+        return "older"
+    if found == pin:
+        return "same"
+    return "newer" if found > pin else "older"
+
+
 def check_python() -> CheckResult:
     found = ".".join(map(str, sys.version_info[:3]))
     ok = sys.version_info[:2] >= MIN_PYTHON
@@ -77,9 +102,14 @@ def check_packages(pins: dict[str, str] | None = None) -> list[CheckResult]:
     results = []
     for name, pinned in pins.items():
         found = installed_version(name)
-        ok = found is not None and _same_version(found, pinned)
-        detail = f"{found or 'not installed'} (course pins {pinned})"
-        results.append(CheckResult(name, ok, detail, FIX))
+        status = "missing" if found is None else compare_versions(found, pinned)
+        detail = {
+            "same": f"{found} (course pins {pinned})",
+            "newer": f"{found}, newer than the tested {pinned}: should work (course pins {pinned})",
+            "older": f"{found}, older than the course's {pinned}",
+            "missing": f"not installed (course pins {pinned})",
+        }[status]
+        results.append(CheckResult(name, status in ("same", "newer"), detail, FIX))
     return results
 
 

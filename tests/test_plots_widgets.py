@@ -75,10 +75,17 @@ def _explorer():
 
 def test_explorer_first_view_is_also_a_static_png():
     ex = _explorer()
-    bundle = ex._repr_mimebundle_()
+    bundle, metadata = ex._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert base64.b64decode(bundle["image/png"]).startswith(PNG_MAGIC)
+    png = base64.b64decode(bundle["image/png"])
+    assert png.startswith(PNG_MAGIC)
     assert ex.figure.axes[0].get_title() == "n = 3"
+    # rendered at HIDPI_SCALE x the figure's pixels, shown at the figure's own size (never larger)
+    width = int.from_bytes(png[16:20], "big")
+    assert metadata["image/png"]["width"] == ex.display_size[0] == round(7.0 * style.DPI)
+    assert width == style.HIDPI_SCALE * ex.display_size[0]
+    assert ex.image.layout.width == f"{ex.display_size[0]}px"
+    assert ex.image.layout.max_width == "100%"  # shrinks on narrow outputs, never grows
 
 
 def test_explorer_redraws_one_figure_when_a_control_moves():
@@ -110,7 +117,7 @@ def test_envcheck_passes_here_and_flags_a_wrong_pin(capsys):
     results = envcheck.run_checks("0.1.0")
     assert all(r.ok for r in results), [str(r) for r in results if not r.ok]
     assert "checks passed. You are ready." in capsys.readouterr().out
-    wrong = envcheck.check_packages({"torch": "0.0.1", "surely-not-installed-pkg": "1.0"})
+    wrong = envcheck.check_packages({"torch": "99.0.0", "surely-not-installed-pkg": "1.0"})
     assert not any(r.ok for r in wrong)
     assert "fix: run `make setup`" in str(wrong[0])
     assert not envcheck.check_course_utils("9.9.9").ok
@@ -146,3 +153,53 @@ def test_explorer_without_layout_engine_stays_without_one_and_draws_once():
             ex.controls["k"].value = 4
     assert ex.figure.get_layout_engine() is None
     assert draw.call_count == 2  # one draw per redraw, no extra layout pass
+
+
+def test_explorer_hides_single_valued_controls_and_wraps_its_controls():
+    ex = FigureExplorer(
+        lambda fig, a, b, c: fig.add_subplot().plot([a, b]),
+        {
+            "a": widgets.IntSlider(value=0, min=0, max=0),
+            "b": widgets.IntSlider(value=0, min=0, max=3, description="decoder step"),
+            "c": widgets.Dropdown(options=["only"]),
+        },
+    )
+    a, b, c = ex.controls.values()
+    assert a.layout.display == "none" and c.layout.display == "none"
+    assert b.layout.display is None
+    assert b.style.description_width == "initial"  # the whole label, not cut at 80 px
+    assert ex.control_box.layout.flex_flow == "row wrap"
+    assert b.layout.flex == "0 0 auto"  # never squeezed by its neighbours
+    a.max = 2  # a control that gains values is shown again
+    assert a.layout.display is None
+
+
+def test_explorer_hold_redraws_once():
+    ex = _explorer()
+    n = len(ex.redraw_seconds)
+    with ex.hold():
+        ex.controls["k"].value = 5
+        ex.controls["label"].value = "m ="
+    assert len(ex.redraw_seconds) == n + 1
+    assert ex.figure.axes[0].get_title() == "m = 5"
+
+
+def test_index_control_uses_a_number_box_for_long_ranges(tmp_path):
+    from course_utils.widgets import MAX_SLIDER_VALUES, index_control
+
+    assert isinstance(index_control("example", 10), widgets.IntSlider)
+    box = index_control("example", 256, 3)
+    assert isinstance(box, widgets.BoundedIntText) and (box.min, box.max, box.value) == (0, 255, 3)
+    assert isinstance(index_control("x", MAX_SLIDER_VALUES), widgets.IntSlider)
+    with pytest.raises(ValueError, match="outside"):
+        index_control("example", 4, 9)
+
+
+def test_explorer_saves_png_and_svg(tmp_path):
+    ex = _explorer()
+    ex.save(str(tmp_path / "v.png"))
+    ex.save(str(tmp_path / "v.svg"))
+    assert (tmp_path / "v.png").read_bytes().startswith(PNG_MAGIC)
+    assert b"<svg" in (tmp_path / "v.svg").read_bytes()[:400]
+    with pytest.raises(ValueError, match=".png, .svg"):
+        ex.save(str(tmp_path / "v.gif"))
