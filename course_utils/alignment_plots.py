@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
@@ -20,7 +19,7 @@ from matplotlib.image import FigureImage
 from matplotlib.patches import Rectangle
 
 from .plots import heatmap, heatmap_grid, shared_norm, to_numpy
-from .style import DPI, LINE_COLORS, new_figure, styled
+from .style import DPI, HIDPI_SCALE, LINE_COLORS, figure_to_png, new_figure, styled
 from .widgets import FigureExplorer
 
 __all__ = [
@@ -184,7 +183,8 @@ class _DecoderStepView:
     static part (axes, ticks, labels) is rendered once into an image that later renders paste as
     one ``FigureImage``, under the artists that change with the step (image, box, bars, title).
     It is re-rendered when the tick labels change (another example). The cached pixels are only
-    right for renders at :data:`~course_utils.style.DPI` (``figure_to_png``'s default).
+    right for renders at ``DPI * HIDPI_SCALE`` (what :class:`~course_utils.widgets.FigureExplorer`
+    renders).
     """
 
     def __init__(self, fig: Figure, shape: tuple[int, int], cache_background: bool) -> None:
@@ -252,13 +252,10 @@ class _DecoderStepView:
         self._show_decorations(True)
         for artist in changing:
             artist.set_visible(False)
-        buf = io.BytesIO()
-        # savefig re-reads the layout rcParams, and the course style turns constrained layout on
-        with rc_context({"figure.constrained_layout.use": False, "figure.autolayout": False}):
-            self.fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+        png = figure_to_png(self.fig, DPI * HIDPI_SCALE, fast=True)
         for artist, visible in zip(changing, shown, strict=True):
             artist.set_visible(visible)
-        pixels = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGBA"))  # (H, W, 4)
+        pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))  # (H, W, 4)
         self.background = self.fig.figimage(pixels, origin="upper", zorder=-1)
         self._show_decorations(False)
 
@@ -286,7 +283,7 @@ def draw_decoder_step(
     Axes are placed by hand (no layout engine). Called again on the same figure, it only updates
     the image, the box, the bars and the title (the axes are built once), so a redraw stays fast.
     ``cache_background=True`` also renders the axes and their labels only once and pastes them as
-    an image: use it only for a figure always rendered at ``course_utils.style.DPI`` (the explorer).
+    an image: use it only for a figure always rendered at ``DPI * HIDPI_SCALE`` (the explorer).
     """
     weights = np.asarray(weights)
     T, S = weights.shape

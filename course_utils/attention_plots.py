@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
@@ -362,39 +361,15 @@ def plot_connectivity_grid(
     )
 
 
-def _without_layout_engine(fig: Figure) -> None:
-    """Remove ``fig``'s layout engine; call it before every redraw of a reused figure.
-
-    Savefig restores a figure without a layout engine by re-reading rcParams, so after one redraw
-    under ``use_course_style()`` the reused figure would run constrained layout (and warn, since our
-    axes are placed by hand). Even a "none" placeholder engine makes savefig draw the figure twice
-    (once to lay it out), so we set no engine at all, with rcParams that ask for none.
-    """
-    with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
-        fig.set_layout_engine(None)
-
-
-def _keep_renderer(fig: Figure) -> None:
-    """Give ``fig`` its own Agg canvas, so every redraw renders with the same renderer.
-
-    Savefig from a plain ``Figure`` makes a new canvas and renderer each time, which throws away
-    matplotlib's cache of text sizes; with one Agg canvas kept, tick labels and titles that did not
-    change are not measured again.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    if not isinstance(fig.canvas, FigureCanvasAgg):
-        FigureCanvasAgg(fig)
-
-
 def _stacked_axes(
     fig: Figure, n: int, *, left: float, right: float, top: float, bottom: float, gap: float = 0.0
 ) -> list[Axes]:
     """``n`` axes stacked top to bottom at fixed positions (figure fractions).
 
-    Widgets place their axes themselves: no layout engine runs at each redraw (fast).
+    Widgets place their axes themselves: no layout engine runs at each redraw (fast). An
+    explorer's figure (``FigureExplorer(layout=None)``) has none, and ``style.figure_to_png``
+    keeps it that way.
     """
-    _without_layout_engine(fig)
     height = (top - bottom - gap * (n - 1)) / n
     return [
         fig.add_axes((left, top - (k + 1) * height - k * gap, right - left, height))
@@ -444,7 +419,6 @@ def attention_explorer(
 
     def build(fig: Figure) -> None:
         """First call (or after a failed draw cleared the figure): axes, labels and artists."""
-        _keep_renderer(fig)
         axes = _stacked_axes(fig, n_panels, left=0.09, right=0.98, top=0.93, bottom=0.1, gap=0.09)
         panels.clear()
         if vals is not None:
@@ -458,7 +432,6 @@ def attention_explorer(
     def draw(fig: Figure, example: int) -> None:
         if not fig.axes:
             build(fig)
-        _without_layout_engine(fig)
         length, p = int(lens[example]), None if pos is None else pos[example]
         k = 0
         if vals is not None:
@@ -530,11 +503,9 @@ def gradient_explorer(
 
     def draw(fig: Figure, stage: str, example: int) -> None:
         if not fig.axes:  # first call (or after a failed draw): axes, legend and ticks once
-            _keep_renderer(fig)
             ax = _stacked_axes(fig, 1, left=0.11, right=0.98, top=0.9, bottom=0.16)[0]
             panels[:] = [_ProfilePanel(ax, labels, n_marks=0 if pos is None else pos.shape[1])]
             panels[0].set_limits(n_steps, ylim)
-        _without_layout_engine(fig)
         panels[0].update(
             [v[example] for v in data[stage].values()],
             () if pos is None else pos[example],

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
@@ -387,13 +386,6 @@ def bert_attention_explorer(
         )
         if not fig.axes:  # first draw, or the one after a failed draw (the figure was cleared)
             canvas[:] = [_ExplorerCanvas(fig, max_length)]
-        if fig.get_layout_engine() is not None:
-            # savefig restores "no layout engine" by reading rcParams, so after use_course_style()
-            # the figure comes back with constrained layout (slower, and it warns): undo that.
-            with mpl.rc_context(
-                {"figure.constrained_layout.use": False, "figure.autolayout": False}
-            ):
-                fig.set_layout_engine(None)
         canvas[0].show(matrix, tokens, f"layer {layer}, {which}", view)
 
     return FigureExplorer(

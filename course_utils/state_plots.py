@@ -330,7 +330,6 @@ def state_explorer(trace: LSTMTrace, *, example: int = 0, unit: int = 0) -> Figu
     def build(fig: Figure, width: int, direction: int) -> None:
         """Axes, arrows, labels: everything that does not change when a slider moves."""
         fig.clear()
-        fig.set_layout_engine("none")  # axes are placed by hand (also when rcParams ask otherwise)
         built.clear()
         built["key"] = (width, direction)
         ax_flow = fig.add_axes((0.09, 0.14, 0.5, 0.74))

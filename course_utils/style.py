@@ -21,8 +21,11 @@ WEIGHTS_CMAP = "viridis"
 SIGNED_CMAP = "RdBu_r"
 #: Qualitative colours for lines (depths, models, heads in a legend).
 LINE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
-#: Resolution of figures in notebooks (and of their static PNG views).
+#: Resolution of figures in notebooks (and of their static PNG views): CSS pixels per inch.
 DPI = 90
+#: Explorer images are rendered with this many pixels per CSS pixel (sharp on high-DPI screens) and
+#: shown at the figure's own size, ``figsize * DPI`` CSS pixels.
+HIDPI_SCALE = 2
 #: rcParams that keep a figure without a layout engine from getting one back from the style.
 NO_AUTO_LAYOUT = {"figure.autolayout": False, "figure.constrained_layout.use": False}
 

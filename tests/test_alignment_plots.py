@@ -17,7 +17,7 @@ from course_utils.alignment_plots import (
     plot_alignments,
     trim_alignment,
 )
-from course_utils.style import CourseFigure, course_style, figure_to_png
+from course_utils.style import DPI, HIDPI_SCALE, CourseFigure, course_style, figure_to_png
 from course_utils.widgets import FigureExplorer
 
 
@@ -147,7 +147,7 @@ def test_draw_decoder_step_updates_in_place_and_cached_background_is_pixel_exact
                     cache_background=cache,
                     **kwargs,
                 )
-            out.append(_png_pixels(figure_to_png(fig)))
+            out.append(_png_pixels(figure_to_png(fig, DPI * HIDPI_SCALE)))  # as explorers render
         return fig, out
 
     views = [(0, 0), (0, 3), (1, 3), (1, 1)]  # steps and an example change (new tick labels)

@@ -1,0 +1,84 @@
+"""Redraw time of every explorer of the course (and of ``inspect``'s views), on synthetic data.
+
+Each explorer is built on data shaped like its notebook's (sizes below), each of its controls is
+moved several times, and the median redraw (drawing and rendering the high-DPI PNG) is printed as
+wall clock and CPU time of this process (on a shared machine the CPU time is what a redraw costs).
+Budget: 100 ms (median). Run: ``python benchmarks/bench_explorers.py``.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import numpy as np
+import torch
+
+
+def _explorers() -> dict:
+    from course_utils.alignment_plots import decoder_step_explorer
+    from course_utils.attention_plots import attention_explorer, gradient_explorer
+    from course_utils.bert_views import bert_attention_explorer
+    from course_utils.encoders import tiny_encoder
+    from course_utils.head_plots import head_explorer
+    from course_utils.importance import LayerImportance, layer_names
+    from course_utils.importance_plots import importance_explorer
+    from course_utils.state_plots import state_explorer
+    from course_utils.tracing import trace_lstm
+
+    g = torch.Generator().manual_seed(0)
+    lstm = torch.nn.LSTM(8, 16, num_layers=2, bidirectional=True, batch_first=True)
+    trace = trace_lstm(lstm, torch.randn(256, 30, 8, generator=g))
+    att = torch.softmax(torch.randn(16, 4, 12, 12, generator=g), -1)
+    pool = torch.softmax(torch.randn(64, 50, generator=g), -1)
+    norms = {s: {f"{d} layers": torch.rand(64, 50, generator=g) + 1e-3 for d in (1, 2, 3)}
+             for s in ("at init", "trained")}
+    align = torch.softmax(torch.randn(8, 10, 12, generator=g), -1).numpy()
+    imps = {m: LayerImportance(m, torch.randn(40, 7, generator=g), layer_names(7))
+            for m in ("ablation", "gradient x input")}
+    texts = ["Profits did not fall, but sales dropped sharply.", "Costs rose.", "Shares hold."]
+    return {
+        "state (01/02)": state_explorer(trace),
+        "attention pooling (04)": attention_explorer(
+            {"additive": pool, "mean": torch.full((64, 50), 0.02)}, lengths=[50] * 64
+        ),
+        "gradient (03)": gradient_explorer(norms),
+        "decoder step (05)": decoder_step_explorer(align),
+        "heads (06)": head_explorer(att),
+        "BERT attention (07)": bert_attention_explorer(tiny_encoder(), texts),
+        "importance (08)": importance_explorer(imps),
+    }
+
+
+def _move(explorer, moves: int = 6) -> None:
+    for control in explorer.controls.values():
+        if control.layout.display == "none":
+            continue
+        if hasattr(control, "options"):
+            values = [o[1] if isinstance(o, tuple) else o for o in control.options]
+        elif hasattr(control, "max") and isinstance(control.value, (int, float)):
+            values = list(np.linspace(control.min, control.max, moves).astype(type(control.value)))
+        else:
+            continue
+        for v in (values * moves)[:moves]:
+            control.value = v
+
+
+def redraw_times() -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds per redraw of each explorer."""
+    out = {}
+    for name, ex in _explorers().items():
+        ex.redraw_seconds.clear()
+        ex.redraw_cpu_seconds.clear()
+        _move(ex)
+        out[name] = statistics.median(ex.redraw_seconds), statistics.median(ex.redraw_cpu_seconds)
+    return out
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    for name, (wall, cpu) in redraw_times().items():
+        print(f"{name:26s} redraw median {wall * 1e3:5.0f} ms wall, {cpu * 1e3:5.0f} ms CPU")
+
+
+if __name__ == "__main__":
+    main()
