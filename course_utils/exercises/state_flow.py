@@ -5,8 +5,11 @@
    leaves h and c unchanged.
 3. ``time_distributed(module, x)``: Keras's ``TimeDistributed``: one module on every time step.
 
-Each checker runs the learner's function on cases with known answers and returns a
-:class:`~course_utils.feedback.Feedback` with hints for the usual mistakes.
+Each checker runs the learner's function and the reference on the same weights and inputs, compares
+what they compute, and returns a :class:`~course_utils.feedback.Feedback`. When the learner's result
+equals what a usual mistake computes (``output[:, -1]`` on padding, an off-by-one, a state reset at a
+masked step, time and batch mixed up), the hint names that mistake. Checkers leave the learner's
+random generators as they were (:func:`~course_utils.feedback.checker`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from ..feedback import Feedback, ran
+from ..feedback import Feedback, checker, ran
 
 __all__ = [
     "check_masked_final_state",
@@ -65,11 +68,28 @@ def reference_time_distributed(module: nn.Module, x: torch.Tensor) -> torch.Tens
 
 
 # ---------------------------------------------------------------------------------- checkers
+def _same(a: object, b: torch.Tensor, atol: float = 1e-5) -> bool:
+    """Whether a learner's tensor equals ``b`` (same shape, within ``atol``)."""
+    return (
+        isinstance(a, torch.Tensor)
+        and a.shape == b.shape
+        and bool(torch.allclose(a.detach().double(), b.double(), atol=atol))
+    )
+
+
+def _first_match(got: torch.Tensor, mistakes: dict[str, torch.Tensor]) -> str | None:
+    """The hint of the first usual mistake whose result equals ``got``, else None."""
+    return next((hint for hint, value in mistakes.items() if _same(got, value)), None)
+
+
+@checker
 def check_last_real_step(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
-    """Check ``fn(output (B, T, H), lengths (B,)) -> (B, H)``."""
+    """Check ``fn(output (B, T, H), lengths (B,)) -> (B, H)`` on a zero-padded output."""
     fb = Feedback("Exercise 2.1 - the last real step of each sequence")
-    output = torch.arange(3 * 5 * 2, dtype=torch.float32).view(3, 5, 2)
     lengths = torch.tensor([5, 2, 4])
+    gen = torch.Generator().manual_seed(21)
+    output = torch.randn(3, 5, 2, generator=gen)  # as pad_packed_sequence returns it:
+    output[torch.arange(5) >= lengths.unsqueeze(1)] = 0.0  # zeros after each sequence's end
     got = fb.call(fn, output, lengths)
     if not ran(got) or not fb.check_tensor(got):
         return fb
@@ -81,14 +101,18 @@ def check_last_real_step(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
     ):
         return fb
     expected = reference_last_real_step(output, lengths)
-    if torch.equal(got, output[:, -1]):
-        fb.fail(
-            "you took step T-1 of every sequence, which is padding for the shorter ones",
-            "this is what output[:, -1] does; use output[torch.arange(B), lengths - 1]",
-        )
-        return fb
-    if torch.equal(got, output[torch.arange(3), lengths.clamp(max=4)]):
-        fb.fail("off by one: a sequence of length n ends at index n - 1", "use lengths - 1")
+    real = (torch.arange(5) < lengths.unsqueeze(1)).unsqueeze(-1)  # (B, T, 1)
+    mistakes = {
+        # with zero padding, output[:, -1] and the off-by-one output[rows, lengths] both read zeros
+        "you read a padded step, which is padding for the shorter ones (zeros): output[:, -1] "
+        "does this, and so does output[rows, lengths] (off by one: a sequence of length n ends "
+        "at index n - 1); use output[torch.arange(B), lengths - 1]": output[:, -1],
+        "you averaged the real steps (mean pooling); return_sequences=False keeps only the last "
+        "real step": (output * real).sum(1) / lengths.unsqueeze(1),
+        "you took the first step; the last real step is at index lengths - 1": output[:, 0],
+    }
+    if not _same(got, expected) and (hint := _first_match(got, mistakes)):
+        fb.fail("the selected outputs are what a usual mistake computes", hint)
         return fb
     fb.check_close(
         got,
@@ -99,6 +123,26 @@ def check_last_real_step(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
     return fb
 
 
+def _stepwise_masked(
+    lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor, *, masked_h: str, masked_c: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step-by-step masked LSTM where a masked step ``"keep"``s, ``"reset"``s or ``"update"``s."""
+
+    def choose(how: str, m: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+        if how == "update":
+            return new
+        return torch.where(m, new, old if how == "keep" else torch.zeros_like(old))
+
+    B = x.shape[0]
+    h = c = torch.zeros(1, B, lstm.hidden_size)
+    for t in range(x.shape[1]):
+        _, (h_new, c_new) = lstm(x[:, t : t + 1], (h, c))
+        m = mask[:, t].view(1, B, 1)
+        h, c = choose(masked_h, m, h_new, h), choose(masked_c, m, c_new, c)
+    return h[0], c[0]
+
+
+@checker
 def check_masked_final_state(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> Feedback:
     """Check ``fn(lstm, x (B, T, F), mask (B, T)) -> (h, c)`` against running the kept steps only."""
     fb = Feedback("Exercise 2.2 - what Keras's Masking does to the state")
@@ -125,13 +169,29 @@ def check_masked_final_state(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]
         if not fb.check_shape(h, (3, 3), "h", hint="one final state per sequence: (B, H)"):
             return fb
         h_ref, c_ref = reference_masked_final_state(lstm, x, mask)
-        _, (h_all, _) = lstm(x)
-        if torch.allclose(h, h_all[-1], atol=1e-5):
-            fb.fail(
-                "h is the state after *every* step: the masked steps were not skipped",
-                "at a masked step keep the previous state: h = torch.where(m, h_new, h)",
-            )
-            return fb
+        _, (h_all, c_all) = lstm(x)
+        counts = mask.sum(dim=1)
+        first_steps = pack_padded_sequence(x, counts, batch_first=True, enforce_sorted=False)
+        _, (h_first, c_first) = lstm(first_steps)
+        mistakes = {
+            "h is the state after *every* step: the masked steps were not skipped; at a masked "
+            "step keep the previous state: h = torch.where(m, h_new, h)": (h_all[-1], c_all[-1]),
+            "you reset the state to zero at a masked step; Keras carries the previous h and c "
+            "over unchanged": _stepwise_masked(lstm, x, mask, masked_h="reset", masked_c="reset"),
+            "h is kept at masked steps but c was updated: c must be carried over exactly like h": (
+                _stepwise_masked(lstm, x, mask, masked_h="keep", masked_c="update")
+            ),
+            "you ran the first mask.sum() steps, as if the masked steps were padding at the "
+            "end; masked steps can be anywhere, skip each one where it is": (
+                h_first[-1],
+                c_first[-1],
+            ),
+        }
+        if not (_same(h, h_ref) and _same(c, c_ref)):
+            for hint, (h_bad, c_bad) in mistakes.items():
+                if _same(h, h_bad) and _same(c, c_bad):
+                    fb.fail("(h, c) are what a usual mistake computes", hint)
+                    return fb
         fb.check_close(
             h,
             h_ref,
@@ -154,10 +214,14 @@ class _Only2D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2:
-            raise ValueError(f"expected (N, 4), got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected (N, 4), got {tuple(x.shape)}: this module takes one step at a time, "
+                "(N, F); fold time into the batch first"
+            )
         return self.linear(x).relu()
 
 
+@checker
 def check_time_distributed(fn: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> Feedback:
     """Check ``fn(module, x (B, T, F)) -> (B, T, F')`` with a module that only takes ``(N, F)``."""
     fb = Feedback("Exercise 2.3 - TimeDistributed in PyTorch")
@@ -172,10 +236,22 @@ def check_time_distributed(fn: Callable[[nn.Module, torch.Tensor], torch.Tensor]
         (2, 5, 3),
         "the result for x (2, 5, 4) and a head 4 -> 3",
         hint="fold time into the batch: x.reshape(B * T, F), apply, then "
-        "reshape back to (B, T, -1)",
+        "reshape back to (B, T, -1) (not (T, B, -1))",
     ):
         return fb
-    expected = torch.stack([head(x[:, t]) for t in range(5)], dim=1)
+    with torch.no_grad():
+        expected = torch.stack([head(x[:, t]) for t in range(5)], dim=1)
+        mistakes = {
+            "time and batch are mixed up: you folded the transposed tensor (T, B, F) but "
+            "unfolded as (B, T); do not swap B and T": head(
+                x.transpose(0, 1).reshape(10, 4)
+            ).reshape(2, 5, 3),
+            "every step got the last step's result: apply the module to every step, not only "
+            "x[:, -1]": head(x[:, -1]).unsqueeze(1).expand(2, 5, 3),
+        }
+    if not _same(got, expected) and (hint := _first_match(got, mistakes)):
+        fb.fail("the per-step outputs are what a usual mistake computes", hint)
+        return fb
     fb.check_close(
         got,
         expected,
