@@ -81,7 +81,14 @@ def _fit(control: widgets.Widget) -> None:
 
 
 def _show_if_useful(control: widgets.Widget) -> None:
-    control.layout.display = "none" if single_valued(control) else None
+    """Hide a single-valued control; show it again when it gains values (if it hid it)."""
+    if single_valued(control):
+        if control.layout.display != "none":
+            control.layout.display = "none"
+            control._hidden_as_single = True
+    elif getattr(control, "_hidden_as_single", False):
+        control.layout.display = None
+        control._hidden_as_single = False
 
 
 class FigureExplorer(widgets.VBox):
