@@ -25,7 +25,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from .plots import heatmap, to_numpy
 from .style import LINE_COLORS, SIGNED_CMAP, WEIGHTS_CMAP, new_figure, styled
 from .tracing import LSTMTrace
-from .widgets import FigureExplorer
+from .widgets import FigureExplorer, index_control
 
 __all__ = ["plot_gates", "plot_state_flow", "plot_unit_trajectories", "state_explorer"]
 
@@ -308,15 +308,12 @@ def state_explorer(trace: LSTMTrace, *, example: int = 0, unit: int = 0) -> Figu
     is also a static image (the notebook reads without a kernel).
     """
     _check_example(trace, example)
-    slider = lambda value, hi, desc: widgets.IntSlider(  # noqa: E731
-        value=value,
-        min=0,
-        max=hi,
-        description=desc,
-        continuous_update=False,
-        layout=widgets.Layout(width="190px"),
-        style={"description_width": "60px"},
-    )
+
+    def slider(value: int, hi: int, desc: str) -> widgets.Widget:
+        # a slider whose track has room for its values; a number box for long ranges (256
+        # examples on a short track jumped dozens of examples per pixel)
+        return index_control(desc, hi + 1, value, width="260px")
+
     controls = {
         "example": slider(example, trace.batch - 1, "example"),
         "layer": slider(trace.num_layers - 1, trace.num_layers - 1, "layer"),
