@@ -377,18 +377,28 @@ def bert_attention_explorer(
     canvas: list[_ExplorerCanvas] = []  # the figure's artists, made on the first draw
 
     def draw(
-        fig: Figure, sentence: int, own: str, layer: int, head: int, view: str, hide_special: bool
+        fig: Figure,
+        sentence: int | None,
+        own: str,
+        layer: int,
+        head: int,
+        view: str,
+        hide_special: bool,
     ) -> None:
-        text = own.strip() or texts[sentence]
+        # the typed text while the menu names none; a picked sentence clears the typed one
+        text = own.strip() if own.strip() or sentence is None else texts[sentence]
         encoded = encode(encoder, [text], attentions=True, progress=False, max_length=max_length)
         matrix, tokens, which = _head_matrix(
             encoded, 0, layer - 1, None if head == 0 else head - 1, hide_special
         )
         if not fig.axes:  # first draw, or the one after a failed draw (the figure was cleared)
             canvas[:] = [_ExplorerCanvas(fig, max_length)]
-        canvas[0].show(matrix, tokens, f"layer {layer}, {which}", view)
+        title = f"layer {layer}, {which}"
+        if view == "lines" and hide_special:  # their lines are gone, the rest keeps its width
+            title += "\n[CLS]/[SEP] hidden; the other lines are not rescaled"
+        canvas[0].show(matrix, tokens, title, view)
 
-    return FigureExplorer(
+    explorer = FigureExplorer(
         draw,
         controls,
         figsize=(5.6, 4.4),
@@ -396,3 +406,18 @@ def bert_attention_explorer(
         clear=False,
         title="BERT self-attention: one layer, one head",
     )
+    menu, typed = controls["sentence"], controls["own"]
+
+    def on_menu(change: dict) -> None:  # a picked sentence is drawn, whatever was typed before
+        if change["new"] is not None and typed.value:
+            with explorer.hold():
+                typed.value = ""
+
+    def on_typed(change: dict) -> None:  # the menu names no sentence while a typed one is drawn
+        if change["new"].strip() and menu.index is not None:
+            with explorer.hold():
+                menu.index = None
+
+    menu.observe(on_menu, names="value")
+    typed.observe(on_typed, names="value")
+    return explorer

@@ -105,9 +105,11 @@ def test_explorer_redraws_for_controls_and_typed_text(tiny):
     assert "debt" in texts and "profits" not in texts and ex.error.value == ""
     ex.controls["view"].value = "lines"
     ex.controls["hide_special"].value = True
-    assert _shown(ex).get_title() == "layer 2, mean of heads: query -> key"
+    assert _shown(ex).get_title() == (
+        "layer 2, mean of heads\n[CLS]/[SEP] hidden; the other lines are not rescaled: query -> key"
+    )
     assert _shown_texts(ex) == ["debt", "did", "not", "grow", "."] * 2
-    assert len(ex.redraw_seconds) == 6
+    assert len(ex.redraw_seconds) == 7  # typing also clears the menu: one more redraw
 
 
 def test_explorer_updates_in_place_with_the_right_data(tiny):
@@ -143,3 +145,19 @@ def test_explorer_stays_without_layout_engine_under_the_global_course_style(tiny
         ex.controls["layer"].value = 2
         ex.controls["view"].value = "lines"
     assert len(ex.redraw_seconds) == 3 and ex.error.value == ""
+
+
+def test_explorer_picked_sentence_wins_over_typed_text_and_the_menu_follows(tiny):
+    ex = bert_attention_explorer(tiny, TEXTS)
+    menu, typed = ex.controls["sentence"], ex.controls["own"]
+    typed.value = "Rates rose again"
+    assert menu.index is None  # the menu names no listed sentence while a typed one is drawn
+    shown = [t.get_text() for t in ex.figure.axes[0].texts if t.get_visible()]
+    assert "rates" in shown
+    menu.value = 1  # picking a sentence draws it and clears the typed text
+    assert typed.value == ""
+    shown = [t.get_text() for t in ex.figure.axes[0].texts if t.get_visible()]
+    assert "costs" in shown and "rates" not in shown
+    ex.controls["view"].value = "lines"
+    ex.controls["hide_special"].value = True
+    assert "not rescaled" in ex.figure.axes[2].get_title()
