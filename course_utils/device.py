@@ -1,6 +1,14 @@
-"""Device choice: use a GPU when one is present, the CPU otherwise, and say which."""
+"""Device choice: use a GPU when one is present, the CPU otherwise, and say which.
+
+The course's device rule: a helper never moves a model or data for you, and what it creates lives on
+the device of its inputs (or of the model). :func:`course_utils.training.train` may train on a GPU,
+but it hands the model back on the device it came in on.
+"""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -37,3 +45,20 @@ def describe_device(device: torch.device | None = None) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return device.type
+
+
+@contextlib.contextmanager
+def without_cudnn() -> Iterator[None]:
+    """Run the block (forward **and** backward) with cuDNN switched off; restore the flag after.
+
+    cuDNN's LSTM kernel can only be differentiated in training mode ("cudnn RNN backward can only
+    be called in training mode"), so every helper that takes gradients of a model in eval mode
+    (``gradients``, ``importance``, ``layer_pooling.direction_gradients``) runs inside this block.
+    PyTorch's own kernels run instead. On the CPU (no cuDNN) nothing changes, not even a rounding.
+    """
+    enabled = torch.backends.cudnn.enabled
+    torch.backends.cudnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.enabled = enabled

@@ -140,8 +140,15 @@ def train(
 ) -> History:
     """Train ``model`` with Adam (or ``optimizer``) and return its :class:`History`.
 
+    Devices (the rule of the whole course): training runs on ``device`` (default:
+    :func:`~course_utils.device.pick_device`, a GPU when there is one), each batch is moved there,
+    and the model is handed back **on the device it came in on**, in eval mode. So the cells after
+    ``train(model, ...)`` feed the model the same (CPU) tensors as before, on any machine; to keep
+    working on the GPU, move the model and your tensors there yourself (``model.to("cuda")``).
+    An ``optimizer`` you pass keeps its state on the training device.
+
     Args:
-        model: any ``nn.Module``; moved to ``device`` (default: :func:`~course_utils.device.pick_device`).
+        model: any ``nn.Module``; trained on ``device``, returned on the device it came in on.
         train_data: a ``Dataset`` or a tuple ``(inputs..., targets)`` of tensors.
         loss_fn: ``loss_fn(outputs, targets) -> scalar``.
         epochs: passes over ``train_data``.
@@ -154,6 +161,7 @@ def train(
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     device = pick_device(str(device) if device is not None else None)
+    home = _home_device(model)
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     loader = DataLoader(
@@ -165,32 +173,45 @@ def train(
     history = History(val_metrics={name: [] for name in (metrics or {})})
     start = time.perf_counter()
     bar = _epoch_bar(epochs, desc, progress)
-    for _ in bar:
-        model.train()
-        total, n = 0.0, 0
-        for batch in loader:
-            outputs, targets = step(model, _to(batch, device))
-            loss = loss_fn(outputs, targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_grad_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-            optimizer.step()
-            total += loss.item() * len(targets)
-            n += len(targets)
-        history.train_loss.append(total / n)
-        postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
-        if val_data is not None:
-            result = evaluate(model, val_data, loss_fn, metrics=metrics, step=step, device=device)
-            history.val_loss.append(result["loss"])
-            for name in metrics or {}:
-                history.val_metrics[name].append(result[name])
-            postfix["val_loss"] = f"{result['loss']:.4f}"
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(postfix, refresh=False)
+    try:
+        for _ in bar:
+            model.train()
+            total, n = 0.0, 0
+            for batch in loader:
+                outputs, targets = step(model, _to(batch, device))
+                loss = loss_fn(outputs, targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if clip_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+                optimizer.step()
+                total += loss.item() * len(targets)
+                n += len(targets)
+            history.train_loss.append(total / n)
+            postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
+            if val_data is not None:
+                result = evaluate(
+                    model, val_data, loss_fn, metrics=metrics, step=step, device=device
+                )
+                history.val_loss.append(result["loss"])
+                for name in metrics or {}:
+                    history.val_metrics[name].append(result[name])
+                postfix["val_loss"] = f"{result['loss']:.4f}"
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(postfix, refresh=False)
+    finally:  # also after an error or an interrupt: the model never stays on the GPU
+        if home is not None:
+            model.to(home)
     model.eval()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _home_device(model: nn.Module) -> torch.device | None:
+    """The device of the model's first parameter (or buffer); ``None`` for a model without any."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return None
 
 
 def _epoch_bar(epochs: int, desc: str, progress: bool):
