@@ -28,6 +28,7 @@ Shapes: ``B`` batch, ``T`` steps (``seq_len``), ``H`` ``hidden_size`` (the atten
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -48,6 +49,11 @@ __all__ = [
     "duplicate_task",
     "masked_mse",
     "future_attention",
+    "LSTMOnly",
+    "AttentionOnly",
+    "with_uniform_attention",
+    "without_head",
+    "runs_fast_path",
 ]
 
 
@@ -392,6 +398,172 @@ class LSTMAttentionFFN(_LSTMSelfAttention):
         lstm_output, attention_output = self._lstm_and_attention(x, key_padding_mask)
         both = torch.cat((lstm_output, attention_output), dim=-1)  # (B, T, 2H)
         return self.feedforward(both)  # (B, T, output_size)
+
+
+# --------------------------------------------------------------------------------------------------
+# Each module in isolation: the baselines for "combining them ... over either module in isolation"
+# --------------------------------------------------------------------------------------------------
+def _head(in_features: int, ffn_hidden_size: int, output_size: int) -> nn.Sequential:
+    """The feed-forward head every baseline shares with design 3."""
+    return nn.Sequential(
+        nn.Linear(in_features, ffn_hidden_size),
+        nn.ReLU(),
+        nn.Linear(ffn_hidden_size, output_size),
+    )
+
+
+class LSTMOnly(nn.Module):
+    """An LSTM alone: ``ffn(h_t)`` per step, the same head as design 3 without the attention half.
+
+    ``bidirectional=True`` lets step ``t`` read the steps after it too (``h_t`` is ``2H`` wide), the
+    thing a forward LSTM cannot do and attention is usually added for.
+
+    Inputs ``x (B, T, input_size)``; output ``(B, T, output_size)``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        bidirectional: bool = False,
+        ffn_hidden_size: int = 64,
+        output_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True, bidirectional=bidirectional)
+        width = hidden_size * (2 if bidirectional else 1)
+        self.feedforward = _head(width, ffn_hidden_size, output_size or input_size)
+
+    def forward(
+        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"expected x of shape (batch, seq_len, input_size) = (*, *, {self.input_size}), "
+                f"got {tuple(x.shape)}"
+            )
+        lstm_output, _ = self.lstm(x)  # (B, T, H or 2H); trailing padding never reaches real steps
+        return self.feedforward(lstm_output)  # (B, T, output_size)
+
+
+class AttentionOnly(nn.Module):
+    """Self-attention alone: ``ffn([e_t ; attn_t])`` with ``e_t = W x_t (+ p_t)``, no LSTM.
+
+    The LSTM half of design 3 is replaced by a linear embedding of each step, so every step still
+    knows its own input. Without ``max_len`` there is no position information at all: self-attention
+    is then *permutation-equivariant* (shuffle the steps and the outputs shuffle the same way), so it
+    cannot tell "before" from "after". With ``max_len`` a learned position embedding ``p_t`` is added.
+
+    Inputs ``x (B, T, input_size)``, optional ``key_padding_mask (B, T)``; output
+    ``(B, T, output_size)``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        embed_dim: int,
+        num_heads: int = 2,
+        *,
+        max_len: int | None = None,
+        ffn_hidden_size: int = 64,
+        output_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.input_size, self.max_len = input_size, max_len
+        self.embed = nn.Linear(input_size, embed_dim)
+        self.positions = nn.Embedding(max_len, embed_dim) if max_len else None
+        self.attention = nn.MultiheadAttention(embed_dim, num_heads, batch_first=True)
+        self.feedforward = _head(2 * embed_dim, ffn_hidden_size, output_size or input_size)
+
+    def forward(
+        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"expected x of shape (batch, seq_len, input_size) = (*, *, {self.input_size}), "
+                f"got {tuple(x.shape)}"
+            )
+        batch, seq_len, _ = x.shape
+        _check_padding_mask(key_padding_mask, batch, seq_len)
+        e = self.embed(x)  # (B, T, E)
+        if self.positions is not None:
+            if seq_len > self.max_len:
+                raise ValueError(f"seq_len {seq_len} exceeds max_len {self.max_len}")
+            e = e + self.positions(torch.arange(seq_len, device=x.device))  # (T, E) broadcast
+        a, _ = self.attention(e, e, e, key_padding_mask=key_padding_mask, need_weights=False)
+        return self.feedforward(torch.cat((e, a), dim=-1))  # (B, T, 2E) -> (B, T, output_size)
+
+
+# --------------------------------------------------------------------------------------------------
+# Controls for reading attention weights as importance
+# --------------------------------------------------------------------------------------------------
+def _attention_modules(model: nn.Module) -> list[nn.MultiheadAttention]:
+    found = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+    if not found:
+        raise ValueError(f"{type(model).__name__} has no nn.MultiheadAttention module")
+    for m in found:
+        if not m._qkv_same_embed_dim:
+            raise ValueError("expected attention modules with one in_proj_weight (kdim = vdim)")
+    return found
+
+
+def with_uniform_attention(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose every ``nn.MultiheadAttention`` weighs all (unmasked) keys equally.
+
+    The query projection (the first ``embed_dim`` rows of ``in_proj_weight`` and ``in_proj_bias``)
+    is set to zero, so every score ``q . k`` is 0 and each head's softmax is uniform; values, output
+    projection and the rest of the model are the trained ones. If a model's accuracy barely moves,
+    its learned weights were not what it relied on (Jain & Wallace, 2019). ``model`` is untouched.
+    """
+    uniform = copy.deepcopy(model)
+    with torch.no_grad():
+        for m in _attention_modules(uniform):
+            m.in_proj_weight[: m.embed_dim].zero_()
+            m.in_proj_bias[: m.embed_dim].zero_()
+    return uniform
+
+
+def without_head(model: nn.Module, head: int) -> nn.Module:
+    """A copy of ``model`` with one head of every ``nn.MultiheadAttention`` removed (ablated).
+
+    The columns of ``out_proj.weight`` that read head ``head``'s output are set to zero, so that head
+    contributes nothing; the other heads are unchanged. ``model`` is untouched.
+    """
+    ablated = copy.deepcopy(model)
+    with torch.no_grad():
+        for m in _attention_modules(ablated):
+            if not 0 <= head < m.num_heads:
+                raise ValueError(f"head must lie in [0, {m.num_heads - 1}], got {head}")
+            d = m.embed_dim // m.num_heads
+            m.out_proj.weight[:, head * d : (head + 1) * d].zero_()
+    return ablated
+
+
+def runs_fast_path(model: nn.Module, *inputs: torch.Tensor) -> bool:
+    """Whether ``model(*inputs)``, without gradients, runs ``nn.MultiheadAttention``'s fused path.
+
+    In inference PyTorch may skip the Python attention code and call one fused kernel,
+    ``torch._native_multi_head_attention``, when every condition of its "fast path" holds: eval
+    mode, no autograd, batched self-attention, an even ``num_heads``, ``batch_first=True``, ... This
+    counts calls of that kernel for the length of one forward pass (the function is wrapped, then
+    restored), so a notebook can measure which settings take it instead of reading the rules.
+    """
+    original = torch._native_multi_head_attention
+    calls: list[int] = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    torch._native_multi_head_attention = counted
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        torch._native_multi_head_attention = original
+    return bool(calls)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Encoder-decoder LSTMs with Bahdanau (additive) attention, wired correctly, and the seed's wiring.
 
-Bahdanau et al. (2015) score every encoder output ``k_j`` against the decoder's previous state
+Bahdanau et al. (2015) score every encoder output ``h_j`` against the decoder's previous state
 ``q = s_{t-1}``::
 
-    e_tj = v^T tanh(W_q q + W_k k_j)        a_t = softmax_j(e_tj)        c_t = sum_j a_tj v_j
+    e_tj = w^T tanh(W_q q + W_k h_j)        a_t = softmax_j(e_tj)        c_t = sum_j a_tj h_j
 
-so the decoder gets **one context per step**, a weighted mix of **all** encoder outputs. Seed 001
+so the decoder gets **one context per step**, a weighted mix of **all** encoder outputs (the keys
+``h_j`` are also the values). The score vector ``w`` is the module's ``v`` layer, the name of the
+article's ``self.V``; it is not a value vector. Seed 001
 (example 3) calls the same layer with the roles swapped: the encoder's last state as the query and the
 decoder's one-step output as the values. The softmax then runs over a single position and every
 weight is exactly 1.0; :class:`SeedBahdanauModel` reproduces that wiring so a notebook can show it.
@@ -16,6 +18,7 @@ Shapes: ``B`` batch, ``S`` source length, ``T`` target length, ``H`` ``hidden_si
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +33,7 @@ __all__ = [
     "Seq2SeqOutput",
     "SeedBahdanauModel",
     "alignment_accuracy",
+    "with_uniform_attention",
     "greedy_step",
     "lengths_to_mask",
     "reverse_positions",
@@ -61,7 +65,10 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
 
 
 class BahdanauAttention(nn.Module):
-    """Additive attention: ``score(q, k_j) = v^T tanh(W_q q + W_k k_j)``, softmax over the keys.
+    """Additive attention: ``score(q, k_j) = w^T tanh(W_q q + W_k k_j)``, softmax over the keys.
+
+    ``w`` is the weight of the ``v`` layer (a score vector, named after the article's ``V``); the
+    context mixes the **values** ``m_j`` (the keys unless given): ``c = sum_j a_j m_j``.
 
     Args:
         query_size: features of the query (the decoder state), ``Hq``.
@@ -75,7 +82,7 @@ class BahdanauAttention(nn.Module):
         - **mask** ``(B, S)`` bool, ``True`` on real steps: padded keys get weight exactly 0.
 
     Outputs: ``context, weights``
-        - **context** ``(B, Hv)``: ``sum_j weights_j * values_j``.
+        - **context** ``(B, Hv)``: ``sum_j weights_j * values_j`` (``c = sum_j a_j m_j``).
         - **weights** ``(B, S)``: non-negative, summing to 1 over the real steps.
 
     Note:
@@ -103,7 +110,7 @@ class BahdanauAttention(nn.Module):
     def score(
         self, query: torch.Tensor, keys: torch.Tensor, *, projected_keys: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Unnormalised scores ``e_j = v^T tanh(W_q q + W_k k_j)``, shape ``(B, S)``."""
+        """Unnormalised scores ``e_j = w^T tanh(W_q q + W_k k_j)``, shape ``(B, S)``."""
         _expect_ndim("query", query, 2, "(batch, query_size)")
         if query.shape[-1] != self.query_size:
             raise ValueError(
@@ -181,6 +188,9 @@ class Seq2SeqAttention(nn.Module):
         bidirectional: a bidirectional encoder, as in Bahdanau et al. (keys are ``2H`` wide, each
             one knows its own step's symbol and both neighbours; a learned bridge ``tanh(W [h_fwd;
             h_bwd])`` turns each layer's final states into the decoder's initial state).
+        attend: ``False`` switches the attention off, the baseline of Sutskever et al. (2014) and
+            Cho et al. (2014): the context is a zero vector, so the decoder knows the source only
+            through the encoder's final state (the "bottleneck"); ``attention`` is then all zeros.
 
     Inputs of ``forward(source, decoder_inputs, source_lengths=None)`` (teacher forcing):
         - **source** ``(B, S)`` ids or ``(B, S, input_size)`` values.
@@ -203,8 +213,10 @@ class Seq2SeqAttention(nn.Module):
         embed_dim: int = 16,
         attention_size: int | None = None,
         bidirectional: bool = False,
+        attend: bool = True,
     ) -> None:
         super().__init__()
+        self.attend = attend
         if target_kind == "symbols":
             if not vocab_size or vocab_size < 3:
                 raise ValueError(f"symbols need vocab_size >= 3, got {vocab_size!r}")
@@ -313,9 +325,13 @@ class Seq2SeqAttention(nn.Module):
             prev = self.target_embed(previous)  # (B,) -> (B, E)
         else:
             prev = self.target_embed(previous.unsqueeze(-1).to(keys.dtype))  # (B, 1) -> (B, E)
-        context, weights = self.attention(
-            state[0][-1], keys, mask=mask, projected_keys=projected_keys
-        )  # (B, H), (B, S)
+        if self.attend:
+            context, weights = self.attention(
+                state[0][-1], keys, mask=mask, projected_keys=projected_keys
+            )  # (B, H), (B, S)
+        else:  # no attention: the source reaches the decoder only through its initial state
+            context = keys.new_zeros(keys.shape[0], keys.shape[-1])  # (B, H or 2H)
+            weights = keys.new_zeros(keys.shape[:2])  # (B, S)
         step_in = torch.cat([prev, context], dim=-1).unsqueeze(1)  # (B, 1, E + H)
         out, state = self.decoder(step_in, state)  # out (B, 1, H)
         output = self.readout(torch.cat([out.squeeze(1), context], dim=-1))  # (B, C)
@@ -365,6 +381,25 @@ class Seq2SeqAttention(nn.Module):
             weights.append(w)
             previous = out.argmax(-1) if self.target_kind == "symbols" else out.squeeze(-1)
         return self._finish(outputs, weights)
+
+
+def with_uniform_attention(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose every :class:`BahdanauAttention` gives uniform weights.
+
+    The score vector ``w`` (the ``v`` layer) is set to zero, so every score is 0 and the softmax
+    spreads the weight evenly over the (real, unmasked) source steps. Everything else is the trained
+    model. It is the control for reading weights as importance (Jain & Wallace, 2019): if the
+    predictions barely change, the learned weights did not matter for them. ``model`` is untouched.
+    """
+    found = [m for m in model.modules() if isinstance(m, BahdanauAttention)]
+    if not found:
+        raise ValueError(f"{type(model).__name__} has no BahdanauAttention module to make uniform")
+    uniform = copy.deepcopy(model)
+    with torch.no_grad():
+        for module in uniform.modules():
+            if isinstance(module, BahdanauAttention):
+                module.v.weight.zero_()
+    return uniform
 
 
 def shift_right(target: torch.Tensor, start: torch.Tensor) -> torch.Tensor:

@@ -154,3 +154,66 @@ def test_future_attention():
     assert future_attention(torch.eye(4)).item() == 0
     with pytest.raises(ValueError, match="square"):
         future_attention(torch.zeros(3, 4))
+
+
+# --- each module in isolation, and the controls for reading weights --------------------------------
+
+
+def test_isolation_baselines_shapes_and_permutation_equivariance():
+    from course_utils.mha_models import AttentionOnly, LSTMOnly
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 6, 4)
+    assert LSTMOnly(4, 8, output_size=1)(x).shape == (3, 6, 1)
+    bi = LSTMOnly(4, 8, bidirectional=True, output_size=2)
+    assert bi(x).shape == (3, 6, 2) and bi.lstm.bidirectional
+    plain = AttentionOnly(4, 8, 2, output_size=1).eval()
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    with torch.no_grad():  # no positions: shuffling the steps shuffles the outputs the same way
+        torch.testing.assert_close(plain(x[:, perm]), plain(x)[:, perm])
+    positioned = AttentionOnly(4, 8, 2, max_len=6, output_size=1).eval()
+    with torch.no_grad():
+        assert not torch.allclose(positioned(x[:, perm]), positioned(x)[:, perm], atol=1e-4)
+    with pytest.raises(ValueError, match="exceeds max_len"):
+        positioned(torch.randn(1, 7, 4))
+    with pytest.raises(ValueError, match=r"\(\*, \*, 4\)"):
+        LSTMOnly(4, 8)(torch.randn(2, 3, 5))
+
+
+def test_uniform_attention_and_head_ablation_copies():
+    from course_utils.mha_models import with_uniform_attention, without_head
+
+    torch.manual_seed(0)
+    model = LSTMAttentionFFN(4, hidden_size=8, num_heads=2, output_size=1).eval()
+    x = torch.randn(2, 5, 4)
+    pad = padding_mask(torch.tensor([5, 3]), 5)
+    with torch.no_grad():
+        before = model(x, pad)
+        uniform = with_uniform_attention(model)
+        with capture_attention(uniform) as cap:
+            uniform(x, pad)
+    w = cap["attention"]  # (B, H, T, T)
+    torch.testing.assert_close(w[0], torch.full((2, 5, 5), 0.2))
+    torch.testing.assert_close(w[1, :, :, :3], torch.full((2, 5, 3), 1 / 3))
+    with torch.no_grad():
+        assert torch.equal(model(x, pad), before)  # the original is untouched
+        ablated = without_head(model, 1)
+        cols = ablated.attention.out_proj.weight[:, 4:]
+        assert (cols == 0).all() and (ablated.attention.out_proj.weight[:, :4] != 0).any()
+        assert not torch.allclose(ablated(x, pad), before)
+    with pytest.raises(ValueError, match="head must lie in"):
+        without_head(model, 2)
+    with pytest.raises(ValueError, match="no nn.MultiheadAttention"):
+        with_uniform_attention(torch.nn.Linear(2, 2))
+
+
+def test_runs_fast_path_measures_the_fused_kernel():
+    from course_utils.mha_models import runs_fast_path
+
+    h = torch.randn(2, 5, 8)
+    first = torch.nn.MultiheadAttention(8, 2, batch_first=True).eval()
+    second = torch.nn.MultiheadAttention(8, 2, batch_first=False).eval()
+    assert runs_fast_path(lambda t: first(t, t, t), h)
+    assert not runs_fast_path(lambda t: second(t, t, t), h.transpose(0, 1))
+    assert not runs_fast_path(lambda t: first.train()(t, t, t), h)
+    assert torch._native_multi_head_attention.__name__ == "_native_multi_head_attention"

@@ -326,3 +326,36 @@ def test_seed_model_weights_are_one_and_encoder_is_dead():
     assert m.encoder.num_layers == 1
     with pytest.raises(ValueError, match=r"decoder_inputs of shape \(batch, 1, input_size\)"):
         m(enc, torch.randn(5, 3))
+
+
+# --- the controls: no attention, uniform attention -----------------------------------------------
+
+
+def test_attention_free_baseline_sees_the_source_only_through_its_initial_state():
+    torch.manual_seed(0)
+    m = Seq2SeqAttention(target_kind="symbols", vocab_size=6, hidden_size=8, attend=False)
+    src = torch.randint(1, 6, (3, 7))
+    out = m(src, shift_right(src, m.start_inputs(src)))
+    assert out.outputs.shape == (3, 7, 6) and torch.equal(out.attention, torch.zeros(3, 7, 7))
+    out.outputs.sum().backward()
+    assert all(p.grad is None or (p.grad == 0).all() for p in m.attention.parameters())
+    assert any((p.grad != 0).any() for p in m.encoder.parameters())  # through the initial state
+
+
+def test_with_uniform_attention_spreads_weight_evenly_and_leaves_the_model_alone():
+    from course_utils.seq2seq import with_uniform_attention
+
+    torch.manual_seed(0)
+    m = Seq2SeqAttention(target_kind="symbols", vocab_size=6, hidden_size=8)
+    src = torch.randint(1, 6, (2, 5))
+    before = m.generate(src, 5)
+    uniform = with_uniform_attention(m).generate(src, 5)
+    torch.testing.assert_close(uniform.attention, torch.full((2, 5, 5), 0.2))
+    assert not torch.equal(m.attention.v.weight, torch.zeros_like(m.attention.v.weight))
+    assert torch.equal(m.generate(src, 5).outputs, before.outputs)
+    lengths = torch.tensor([5, 2])
+    masked = with_uniform_attention(m).generate(src, 3, source_lengths=lengths).attention
+    torch.testing.assert_close(masked[1, :, :2], torch.full((3, 2), 0.5))
+    assert (masked[1, :, 2:] == 0).all()
+    with pytest.raises(ValueError, match="no BahdanauAttention"):
+        with_uniform_attention(torch.nn.Linear(2, 2))
