@@ -286,4 +286,4 @@ def attention_mass(weights: torch.Tensor, positions: torch.Tensor) -> torch.Tens
             f"expected weights (batch, seq_len) and positions (batch, k) with the same batch, got "
             f"{tuple(weights.shape)} and {tuple(positions.shape)}"
         )
-    return weights.gather(1, positions.long()).sum(dim=1)
+    return weights.gather(1, positions.to(weights.device, torch.long)).sum(dim=1)

@@ -203,6 +203,7 @@ def pad_to_lengths(x: torch.Tensor, lengths: torch.Tensor, pad_value: float = 0.
         raise ValueError(
             f"lengths must lie in [1, {x.shape[1]}], got {lengths.min()}..{lengths.max()}"
         )
-    mask = torch.arange(x.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)  # (N, T) True = real step
+    steps = torch.arange(x.shape[1], device=x.device)
+    mask = steps.unsqueeze(0) < lengths.to(x.device).unsqueeze(1)  # (N, T) True = real step
     mask = mask.view(*mask.shape, *([1] * (x.ndim - 2)))
     return torch.where(mask, x, torch.full_like(x, pad_value))

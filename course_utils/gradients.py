@@ -22,6 +22,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .device import without_cudnn
+
 #: ``objective(outputs) -> scalar``: what we differentiate (default: the outputs summed).
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
@@ -44,12 +46,18 @@ def _check_input(x: torch.Tensor) -> None:
 
 
 class _EvalMode:
-    """Put a module in eval mode (no dropout) for the measurement, then restore its mode."""
+    """Put a module in eval mode (no dropout) for the measurement, then restore its mode.
+
+    cuDNN is off inside (:func:`~course_utils.device.without_cudnn`): its LSTM kernel has no
+    backward in eval mode.
+    """
 
     def __init__(self, model: Callable) -> None:
         self.module = model if isinstance(model, nn.Module) else None
+        self.cudnn = without_cudnn()
 
     def __enter__(self) -> None:
+        self.cudnn.__enter__()
         if self.module is not None:
             self.was_training = self.module.training
             self.module.eval()
@@ -57,6 +65,7 @@ class _EvalMode:
     def __exit__(self, *exc: object) -> None:
         if self.module is not None:
             self.module.train(self.was_training)
+        self.cudnn.__exit__(*exc)
 
 
 def input_gradient_norms(

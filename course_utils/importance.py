@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .device import without_cudnn
+
 __all__ = [
     "LayerImportance",
     "layer_names",
@@ -220,7 +222,7 @@ def ablation_importance(
 
 def _gradients(score: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor) -> torch.Tensor:
     points = points.detach().requires_grad_(True)
-    with torch.enable_grad():
+    with torch.enable_grad(), without_cudnn():  # cuDNN's LSTM has no backward in eval mode
         (grad,) = torch.autograd.grad(score(points).sum(), points)
     return grad
 
@@ -269,12 +271,12 @@ def integrated_gradients(
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     targets, base, score = _prepare(model, x, targets, reference, baseline)
-    alphas = (torch.arange(steps, dtype=x.dtype) + 0.5) / steps  # midpoints in (0, 1)
+    alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps  # midpoints
     delta = x - base  # (N, L+1, H)
     n = len(x)
     # Every (step, example) pair is one row of a big batch, cut into chunks of batch_size rows:
     # few backward passes, and memory bounded by batch_size.
-    rows = torch.arange(steps * n)
+    rows = torch.arange(steps * n, device=x.device)
     total = torch.zeros_like(x)
     for chunk in rows.split(batch_size):
         step, example = chunk // n, chunk % n

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .device import without_cudnn
+
 __all__ = [
     "LSTMPooling",
     "BiLSTMPooling",
@@ -329,8 +331,9 @@ def direction_gradients(
     result = {}
     for name, half in (("forward", slice(0, d)), ("backward", slice(d, 2 * d))):
         x = sequence.detach().clone().requires_grad_(True)
-        out, _ = lstm(x)  # (N, K, 2D)
-        (grad,) = torch.autograd.grad(out[:, position, half].sum(), x)
+        with torch.enable_grad(), without_cudnn():  # cuDNN's LSTM has no backward in eval mode
+            out, _ = lstm(x)  # (N, K, 2D)
+            (grad,) = torch.autograd.grad(out[:, position, half].sum(), x)
         result[name] = grad.pow(2).sum(dim=(0, 2)).sqrt()  # (K,)
     return result
 
