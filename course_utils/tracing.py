@@ -22,6 +22,15 @@ Dropout between layers (training mode) is drawn by the same call, in the same or
 (On a GPU, cuDNN draws its own dropout masks inside the kernel; while tracing, ``torch.dropout``
 draws them instead: an equally valid sample, and still exactly what the traced layers received.)
 
+On a GPU (precision): the layers run on cuDNN, one layer per call, each with its weights in a
+buffer of their own (see :func:`_layer_weights`), and c is one log-depth scan instead of a loop.
+cuDNN's kernels round differently from the CPU's and from ordinary matrix products: in float32
+its h (and so the traced model's output) differs from the CPU by up to about 3e-4, and from an
+untraced GPU forward by about as much, and the recomputed c and gates agree with its h
+(``h == o * tanh(c)``) to about that tolerance. For exact agreement trace with cuDNN off:
+``with course_utils.device.without_cudnn(), trace_lstms(model) as tracer: ...``. On the CPU
+every number is exact as described above.
+
 Shapes (all tensors of a trace use **batch-first** order, whatever the module's ``batch_first``):
 
 - ``L`` = ``num_layers``, ``D`` = ``num_directions`` (2 if bidirectional), ``B`` = batch,
@@ -205,6 +214,13 @@ def _check_supported(lstm: nn.LSTM, name: str) -> None:
             f"proj_size={lstm.proj_size}): its h is a projection of the gated state, so h and c have "
             "different sizes. Trace a copy built with proj_size=0."
         )
+    if type(lstm).forward is not nn.LSTM.forward:
+        raise TypeError(
+            f"module {name or 'model'!r} is a {type(lstm).__name__}, a subclass of nn.LSTM with "
+            "its own forward; tracing runs nn.LSTM's computation and would skip that forward "
+            "(and change the output). Trace the plain nn.LSTM it wraps, or build the model "
+            "from an nn.LSTM attribute instead of subclassing it."
+        )
     if "forward" in vars(lstm):
         raise RuntimeError(
             f"module {name or 'model'!r} is already being traced (or has a patched forward); "
@@ -311,16 +327,15 @@ def _run(lstm: nn.LSTM, name: str, input, hx):  # noqa: A002
         lstm.check_forward_args(input, hx, batch_sizes)
     h0_user, c0_user = hx  # batch in the caller's order, (L*D, B, H)
     hx = lstm.permute_hidden(hx, sorted_indices)
-    k = 4 if lstm.bias else 2
-    weights = lstm._flat_weights
     dropout = lstm.dropout if lstm.training else 0.0
+    own_chunk = seq.device.type == "cuda"  # cuDNN: each layer's weights in a buffer of their own
 
     layer_inputs, layer_outputs, h_n, c_n = [], [], [], []
     layer_in = seq
     for layer in range(L):
-        w = weights[layer * D * k : (layer + 1) * D * k]
+        w, has_biases = _layer_weights(lstm, layer, own_chunk)
         state = (hx[0][layer * D : (layer + 1) * D], hx[1][layer * D : (layer + 1) * D])
-        flags = (lstm.bias, 1, 0.0, lstm.training, lstm.bidirectional)  # 1 layer, no dropout
+        flags = (has_biases, 1, 0.0, lstm.training, lstm.bidirectional)  # 1 layer, no dropout
         if packed:
             out, hn, cn = _VF.lstm(layer_in, batch_sizes, state, w, *flags)
         else:  # (T, B, F) like the module's own kernel call after it transposes batch_first
@@ -348,6 +363,36 @@ def _run(lstm: nn.LSTM, name: str, input, hx):  # noqa: A002
             lstm, name, layer_inputs, layer_outputs, (h0_user, c0_user), hidden, packing, is_batched
         )
     return output, hidden, trace
+
+
+def _layer_weights(lstm: nn.LSTM, layer: int, own_chunk: bool) -> tuple[list[torch.Tensor], bool]:
+    """One layer's weights (every direction) for a 1-layer ``_VF.lstm`` call, and its ``has_biases``.
+
+    ``own_chunk=False`` (CPU): the module's own parameters, as ``nn.LSTM`` passes them.
+
+    ``own_chunk=True`` (CUDA): views of one new buffer holding just this layer, in the order
+    ``w_ih, w_hh, b_ih, b_hh`` per direction, zero biases when ``bias=False`` (so the call always
+    has biases). cuDNN reads its weights from a single chunk of memory starting at the storage of
+    the first weight. Slices of the module's flat buffer do not start there (layers > 0: compacted
+    with a warning on every call), and without biases layer 0 passed its check but was read with
+    the next layer's weights as biases (wrong numbers). Here every weight cuDNN reads is one of
+    ours, at the place it checks, or it compacts a copy (still correct). The buffer is one
+    ``torch.cat``, part of the graph, so gradients reach the module's parameters.
+    """
+    D = 2 if lstm.bidirectional else 1
+    k = 4 if lstm.bias else 2
+    own = lstm._flat_weights[layer * D * k : (layer + 1) * D * k]
+    if not own_chunk:
+        return own, lstm.bias
+    parts = []
+    for d in range(D):
+        w_ih, w_hh, *biases = own[d * k : (d + 1) * k]
+        if not biases:
+            biases = [w_ih.new_zeros(w_ih.shape[0])] * 2
+        parts += [w_ih, w_hh, *biases]
+    flat = torch.cat([part.reshape(-1) for part in parts])
+    pieces = flat.split([part.numel() for part in parts])
+    return [piece.view_as(part) for piece, part in zip(pieces, parts, strict=True)], True
 
 
 def _time_first(x: torch.Tensor, packing: tuple | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -466,6 +511,8 @@ def _cell_scan(
     ``T - 1`` down to 0 in the same loop; at their padded steps ``f = 1, i*g = 0``, so c waits at
     ``c0`` until each sequence's own last step.
     """
+    if f.device.type != "cpu":  # one kernel per step is slow on a GPU: a log-depth scan
+        return _cell_scan_parallel(f, ig, c0, lengths, D, B)
     c = torch.empty_like(ig)
     T = ig.shape[-1] // B
     c0 = c0.transpose(1, 2)  # (L*D, H, B)
@@ -488,3 +535,35 @@ def _cell_scan(
         prev_b = torch.addcmul(ig_back[..., r], f_back[..., r], prev_b, out=c_back[..., r])
     c[0::2], c[1::2] = c_fwd, c_back
     return c
+
+
+def _cell_scan_parallel(
+    f: torch.Tensor, ig: torch.Tensor, c0: torch.Tensor, lengths: torch.Tensor, D: int, B: int
+) -> torch.Tensor:
+    """:func:`_cell_scan` in ``ceil(log2 T)`` rounds of whole-tensor operations (Hillis-Steele).
+
+    Step t maps ``c -> f_t c + (i*g)_t``; composing two steps is again such a map, so after the
+    round with offset k each step holds the composition of the ``2k`` steps ending there. Backward
+    directions run on time-flipped copies. Same inputs and layout as :func:`_cell_scan`; equal up
+    to float rounding (products are grouped differently). Used off the CPU, where a loop of T
+    small kernels costs more than these few large ones.
+    """
+    LD, H, N = ig.shape
+    T = N // B
+    a = f.reshape(LD, H, T, B).clone()  # (L*D, H, T, B): the factor of each step's map
+    b = ig.reshape(LD, H, T, B).clone()  # its offset
+    if D == 2:  # backward directions: padded steps are identity maps, then reverse time
+        steps = torch.arange(T, device=ig.device).unsqueeze(1)  # (T, 1)
+        pad = steps >= lengths.to(ig.device).unsqueeze(0)  # (T, B)
+        a[1::2] = a[1::2].masked_fill(pad, 1.0).flip(2)
+        b[1::2] = b[1::2].masked_fill(pad, 0.0).flip(2)
+    b[:, :, 0] += a[:, :, 0] * c0.transpose(1, 2)  # fold c0 into the first map: (L*D, H, B)
+    k = 1
+    while k < T:
+        b[:, :, k:] = torch.addcmul(b[:, :, k:], a[:, :, k:], b[:, :, :-k])  # new from old
+        if 2 * k < T:
+            a[:, :, k:] = a[:, :, k:] * a[:, :, :-k]
+        k *= 2
+    if D == 2:
+        b[1::2] = b[1::2].flip(2)
+    return b.view(LD, H, N)

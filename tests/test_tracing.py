@@ -250,3 +250,97 @@ def test_helpers_and_errors() -> None:
             pass
     with pytest.raises(TypeError, match="expects an nn.LSTM"):
         trace_lstm(nn.GRU(2, 3), x)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("own_chunk", [False, True])  # True: the weights as passed on a GPU
+def test_bias_free_stacks_match_nn_lstm(bidirectional: bool, own_chunk: bool, monkeypatch) -> None:
+    """bias=False with several layers: every layer's h, the output and (h_n, c_n) are nn.LSTM's."""
+    from course_utils import tracing
+
+    original = tracing._layer_weights
+    monkeypatch.setattr(
+        tracing, "_layer_weights", lambda m, layer, _: original(m, layer, own_chunk)
+    )
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 5, num_layers=3, bias=False, bidirectional=bidirectional, batch_first=True)
+    x = torch.randn(4, 7, 3)
+    before = {k: v.clone() for k, v in lstm.state_dict().items()}
+    with torch.no_grad():
+        ref_out, (ref_h, ref_c) = lstm(x)
+        with trace_lstms(lstm) as tracer:
+            out, (h_n, c_n) = lstm(x)
+    tr = tracer[0]
+    torch.testing.assert_close(out, ref_out, atol=1e-6, rtol=0)
+    torch.testing.assert_close((h_n, c_n), (ref_h, ref_c), atol=1e-6, rtol=0)
+    torch.testing.assert_close(tr.output(), ref_out, atol=1e-6, rtol=0)
+    torch.testing.assert_close(tr.h, tr.o * tr.c.tanh(), atol=1e-6, rtol=0)
+    # each lower layer: a one-layer nn.LSTM with that layer's weights, fed what the layer received
+    for layer in range(3):
+        single = nn.LSTM(tr.inputs[layer].shape[-1], 5, bias=False, batch_first=True,
+                         bidirectional=bidirectional)  # fmt: skip
+        for d in range(tr.num_directions):
+            sfx = "_reverse" if d else ""
+            for kind in ("ih", "hh"):
+                w = getattr(lstm, f"weight_{kind}_l{layer}{sfx}")
+                getattr(single, f"weight_{kind}_l0{sfx}").data.copy_(w)
+        with torch.no_grad():
+            expected, _ = single(tr.inputs[layer])
+        got = torch.cat([tr.h[layer, d] for d in range(tr.num_directions)], dim=-1)
+        torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+    assert all(torch.equal(v, lstm.state_dict()[k]) for k, v in before.items())
+    assert "forward" not in vars(lstm)
+
+
+def test_own_chunk_weights_keep_gradients_flowing(monkeypatch) -> None:
+    """On a GPU each layer's weights are views of a fresh buffer: the gradients still reach the
+    module's parameters, the same as without tracing (checked on the CPU with that same path)."""
+    from course_utils import tracing
+
+    original = tracing._layer_weights
+    monkeypatch.setattr(tracing, "_layer_weights", lambda m, layer, _: original(m, layer, True))
+    torch.manual_seed(1)
+    lstm = nn.LSTM(3, 4, num_layers=2, bias=False, bidirectional=True)
+    x = torch.randn(6, 2, 3)
+    lstm(x)[0].square().sum().backward()
+    expected = [p.grad.clone() for p in lstm.parameters()]
+    lstm.zero_grad()
+    with trace_lstms(lstm):
+        lstm(x)[0].square().sum().backward()
+    for p, g in zip(lstm.parameters(), expected, strict=True):
+        torch.testing.assert_close(p.grad, g, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_parallel_cell_scan_equals_the_loop(bidirectional: bool) -> None:
+    """The GPU's log-depth scan of c gives the CPU loop's c (packed lengths, both directions)."""
+    from course_utils.tracing import _cell_scan, _cell_scan_parallel
+
+    torch.manual_seed(2)
+    D, L, H, B, T = (2 if bidirectional else 1), 2, 3, 4, 11
+    f = torch.rand(L * D, H, T * B)
+    ig = torch.randn(L * D, H, T * B)
+    c0 = torch.randn(L * D, B, H)
+    lengths = torch.tensor([11, 5, 1, 8])
+    torch.testing.assert_close(
+        _cell_scan_parallel(f, ig, c0, lengths, D, B), _cell_scan(f, ig, c0, lengths, D, B)
+    )
+
+
+def test_a_subclass_with_its_own_forward_is_refused() -> None:
+    class Doubling(nn.LSTM):
+        def forward(self, x, hx=None):
+            return super().forward(2 * x, hx)
+
+    class Plain(nn.LSTM):  # no forward of its own: traced like nn.LSTM
+        pass
+
+    model = nn.Sequential(Doubling(2, 3, batch_first=True))
+    with pytest.raises(TypeError, match="subclass of nn.LSTM with its own forward"):
+        with trace_lstms(model):
+            pass
+    assert "forward" not in vars(model[0])
+    torch.manual_seed(0)
+    plain = Plain(2, 3, batch_first=True)
+    x = torch.randn(2, 4, 2)
+    torch.testing.assert_close(trace_lstm(plain, x).output(), plain(x)[0])
