@@ -15,6 +15,10 @@ How it works: a forward pre-hook asks the module for per-head weights (``need_we
 average_attn_weights=False``) and remembers what the caller asked for; a forward hook stores the
 per-head weights and hands the caller what it would have got (the head average, or ``None``).
 The hooks are removed and the fast-path switch restored on exit; nothing is stored on the modules.
+``nn.TransformerEncoder`` in eval mode with a ``src_key_padding_mask`` normally runs its layers on
+the real positions only and returns zeros at the padded ones; under capture its layers see every
+position, so capture sets the padded positions of the last layer's output to zero, as that path
+does: the encoder's output is still what it returns without capture.
 
 Note:
     Outputs equal the uncaptured ones up to float rounding: with weights requested PyTorch computes
@@ -153,7 +157,8 @@ def capture_attention(
         An :class:`AttentionCapture`, filled as the model runs.
 
     Raises:
-        ValueError: when ``model`` contains no ``nn.MultiheadAttention`` (or ``only`` selects none).
+        ValueError: when ``model`` contains no ``nn.MultiheadAttention``, or ``only`` selects none
+            (the message lists the modules found).
 
     Example:
         >>> layer = nn.TransformerEncoderLayer(d_model=8, nhead=2, batch_first=True).eval()
@@ -164,7 +169,7 @@ def capture_attention(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"capture_attention expects an nn.Module, got {type(model).__name__}")
-    modules = attention_modules(model)
+    modules = found = attention_modules(model)
     if only is not None:
         wanted = only if callable(only) else set(only).__contains__
         unknown = [] if callable(only) else sorted(set(only) - set(modules))
@@ -173,6 +178,12 @@ def capture_attention(
                 f"only= names {unknown} are not attention modules; found {list(modules)}"
             )
         modules = {name: m for name, m in modules.items() if wanted(name)}
+        if found and not modules:
+            raise ValueError(
+                f"only= matched none of the {len(found)} attention modules of "
+                f"{type(model).__name__}: {list(found)}; pass some of these names, or a "
+                "function that returns True for them"
+            )
     if not modules:
         raise ValueError(
             f"no nn.MultiheadAttention found in {type(model).__name__}. capture_attention records "
@@ -231,6 +242,9 @@ def capture_attention(
             handles.append(
                 module.register_forward_hook(hook, with_kwargs=True, prepend=True, always_call=True)
             )
+        for encoder in model.modules():
+            if isinstance(encoder, nn.TransformerEncoder) and len(encoder.layers):
+                handles.extend(_keep_nested_zeros(encoder, fastpath))
         # The fused paths of MultiheadAttention and TransformerEncoderLayer never call the hooks.
         torch.backends.mha.set_fastpath_enabled(False)
         yield capture
@@ -238,3 +252,73 @@ def capture_attention(
         torch.backends.mha.set_fastpath_enabled(fastpath)
         for handle in handles:
             handle.remove()
+
+
+def _nested_padding(
+    encoder: nn.TransformerEncoder, args: tuple, kwargs: dict, fastpath: bool
+) -> torch.Tensor | None:
+    """Where an uncaptured call of ``encoder`` returns zeros: its padding ``(B, T)``, else ``None``.
+
+    In eval mode with a ``src_key_padding_mask``, ``nn.TransformerEncoder`` runs its layers on a
+    nested tensor of the real positions only and pads the result with zeros (its "sparsity fast
+    path"). Capture switches fast paths off, so the layers compute the padded positions too. This
+    mirrors the conditions under which ``TransformerEncoder.forward`` (PyTorch 2.x) takes that path.
+    """
+    bound = _signature(encoder).bind(*args, **kwargs).arguments
+    src, pad, mask = bound.get("src"), bound.get("src_key_padding_mask"), bound.get("mask")
+    first = encoder.layers[0]
+    devices = ("cpu", "cuda", "xpu", torch._C._get_privateuse1_backend_name())
+    if not (
+        fastpath
+        and getattr(encoder, "use_nested_tensor", False)  # implies batch_first
+        and not first.training
+        and isinstance(src, torch.Tensor)
+        and src.dim() == 3
+        and not src.is_nested
+        and src.device.type in devices
+        and isinstance(pad, torch.Tensor)
+        and mask is None
+        and not torch.is_autocast_enabled()
+    ):
+        return None
+    attn = first.self_attn
+    try:
+        tensors = [src, attn.in_proj_weight, attn.in_proj_bias]
+        for part in (attn.out_proj, first.norm1, first.norm2, first.linear1, first.linear2):
+            tensors += [part.weight, part.bias]
+    except AttributeError:  # not a standard layer: no fast path
+        return None
+    tensors = [t for t in tensors if t is not None]
+    if torch.overrides.has_torch_function(tensors):
+        return None
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return None
+    pad = pad.detach() if pad.dtype == torch.bool else pad.detach() != 0  # float masks: 0 = real
+    if getattr(encoder, "mask_check", True) and not torch._nested_tensor_from_mask_left_aligned(
+        src, ~pad
+    ):
+        return None
+    return pad  # (B, T), True at padding
+
+
+def _keep_nested_zeros(encoder: nn.TransformerEncoder, fastpath: bool) -> list:
+    """Hooks that give ``encoder``'s padded positions the zeros of its uncaptured fast path."""
+    pending: list[torch.Tensor | None] = []  # one entry per running call of the encoder
+
+    def pre_hook(mod, args, kwargs):
+        pending.append(_nested_padding(mod, args, kwargs, fastpath))
+
+    def last_layer_hook(mod, args, output):
+        pad = pending[-1] if pending else None
+        if pad is None or not isinstance(output, torch.Tensor):
+            return None
+        return output.masked_fill(pad.unsqueeze(-1), 0.0)  # (B, T, E); the final norm follows
+
+    def hook(mod, args, kwargs, output):
+        pending.pop()
+
+    return [
+        encoder.register_forward_pre_hook(pre_hook, with_kwargs=True),
+        encoder.layers[-1].register_forward_hook(last_layer_hook),
+        encoder.register_forward_hook(hook, with_kwargs=True, always_call=True),
+    ]

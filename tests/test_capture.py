@@ -255,3 +255,48 @@ def test_is_causal_hint_with_a_causal_mask():
         cap["self_attn"], hand_attention(layer.self_attn, src, src, attn_mask=mask)
     )
     assert cap["self_attn"].triu(diagonal=1).abs().max() == 0
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")
+@pytest.mark.parametrize("final_norm", [False, True])
+@pytest.mark.parametrize("float_mask", [False, True])
+def test_padded_transformer_encoder_returns_what_it_returns_without_capture(
+    final_norm: bool, float_mask: bool
+):
+    """Eval mode + src_key_padding_mask: PyTorch's nested-tensor path gives zeros at padding (then
+    the final norm); under capture the layers see every position, and capture restores those zeros."""
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(16, 4, 32, batch_first=True)
+    norm = nn.LayerNorm(16) if final_norm else None
+    enc = nn.TransformerEncoder(layer, num_layers=2, norm=norm, enable_nested_tensor=True).eval()
+    src = torch.randn(3, 6, 16)
+    kpm = torch.zeros(3, 6, dtype=torch.bool)
+    kpm[1, 4:] = True
+    kpm[2, 2:] = True
+    mask = torch.zeros(3, 6).masked_fill(kpm, float("-inf")) if float_mask else kpm
+    with torch.no_grad():
+        plain = enc(src, src_key_padding_mask=mask)  # the nested-tensor fast path
+        with capture_attention(enc) as cap:
+            out = enc(src, src_key_padding_mask=mask)
+        pad_value = norm(torch.zeros(16)) if final_norm else torch.zeros(16)
+    torch.testing.assert_close(plain[kpm], pad_value.expand(int(kpm.sum()), 16))
+    torch.testing.assert_close(out, plain, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        cap["layers.0.self_attn"], hand_attention(layer.self_attn, src, src, key_padding_mask=kpm)
+    )
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in enc.modules())
+    with torch.enable_grad():  # with gradients PyTorch takes the slow path: nothing to restore
+        slow = enc(src, src_key_padding_mask=mask)
+        with capture_attention(enc):
+            torch.testing.assert_close(enc(src, src_key_padding_mask=mask), slow)
+
+
+def test_only_matching_nothing_says_so_and_lists_the_modules():
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 2, enable_nested_tensor=False)
+    pattern = r"only= matched none of the 2 attention modules of TransformerEncoder: \['layers.0"
+    with pytest.raises(ValueError, match=pattern):
+        with capture_attention(enc, only=lambda name: "cross" in name):
+            pass
+    with pytest.raises(ValueError, match="matched none"):
+        with capture_attention(enc, only=[]):
+            pass
