@@ -57,6 +57,28 @@ def _c_norm(trace: LSTMTrace, example: int) -> TwoSlopeNorm:
     return TwoSlopeNorm(vcenter=0.0, vmin=-reach, vmax=reach)
 
 
+def _state_norms(trace: LSTMTrace) -> dict[str, TwoSlopeNorm]:
+    """One symmetric colour scale per quantity, h and c, over the whole trace (every example,
+    layer, direction, step and unit): a colour means the same value wherever it appears, and the
+    colour bars never change while the sliders move."""
+    norms = {}
+    for what in ("h", "c"):
+        reach = max(float(getattr(trace, what).abs().max()), 1e-6)
+        norms[what] = TwoSlopeNorm(vcenter=0.0, vmin=-reach, vmax=reach)
+    return norms
+
+
+def _state_colorbars(ax: Axes, art: dict) -> None:
+    """Small horizontal colour bars for h and c, inside the top right of the state-flow axes."""
+    for k, what in enumerate(("h", "c")):
+        cax = ax.inset_axes((0.60 + 0.21 * k, 0.935, 0.15, 0.03))
+        bar = ax.figure.colorbar(art[what], cax=cax, orientation="horizontal")
+        reach = float(art[what].norm.vmax)
+        bar.set_ticks([-reach, 0.0, reach], labels=[f"{-reach:.2g}", "0", f"{reach:.2g}"])
+        cax.tick_params(labelsize=6, length=2, pad=1)
+        cax.set_title(what, fontsize=7, loc="left", pad=1)
+
+
 def _window(length: int, step: int | None, max_steps: int) -> tuple[int, int]:
     if length <= max_steps:
         return 0, length
@@ -78,10 +100,18 @@ def _arrows(ax: Axes, x, y, dx, dy, color: str, width: float = 0.005) -> None:
     ax.quiver(x, y, dx, dy, color=color, angles="xy", scale_units="xy", scale=1, width=width)
 
 
-def _build_state_flow(ax: Axes, num_layers: int, width: int, direction: int) -> dict:
+def _build_state_flow(
+    ax: Axes,
+    num_layers: int,
+    width: int,
+    direction: int,
+    norms: dict[str, TwoSlopeNorm] | None = None,
+) -> dict:
     """Draw the parts of the state-flow grid that depend only on its shape (layers x ``width``
     steps, arrow direction); :func:`_update_state_flow` then colours it. Returns the artists to
-    update (the explorer builds once and updates on every slider move: much cheaper)."""
+    update (the explorer builds once and updates on every slider move: much cheaper). With
+    ``norms`` (from :func:`_state_norms`) the h and c squares keep those scales, shown by colour
+    bars."""
     L, W = num_layers, width
     ts, ls = np.meshgrid(np.arange(W), np.arange(L))  # (L, W) cell centres
     s = 0.17  # half size of a state square
@@ -121,7 +151,12 @@ def _build_state_flow(ax: Axes, num_layers: int, width: int, direction: int) -> 
     )
     art["span"] = ax.axvspan(-0.46, 0.46, color="#ffd54f", alpha=0.35, zorder=0, visible=False)
     ax.set_xlim(-0.6, W - 0.4)
-    ax.set_ylim(-1.0, L - 0.1 + 0.5)
+    ax.set_ylim(-1.0, L - 0.1 + (0.5 if norms is None else 0.85))
+    if norms is not None:  # fixed scales, shown once; room for the colour bars above the grid
+        art["norms"] = norms
+        for what, norm in norms.items():
+            art[what].set_norm(norm)
+        _state_colorbars(ax, art)
     every = 1 if W <= 8 else 2  # few ticks and labels: they are most of a redraw's cost
     ax.set_xticks(np.arange(0, W, every))
     # tick labels are the real time steps: the window's first step t0 plus the position
@@ -144,16 +179,20 @@ def _update_state_flow(
     ``t0``, and move the step highlight. Returns the h and c colour-scale reaches."""
     W = art["h"].get_array().size // trace.num_layers
     art["t0"] = t0
-    reach_h = max(float(trace.h[:, :, example].abs().max()), 1e-6)  # this example, every layer
-    c_norm = _c_norm(trace, example)
-    for what, norm in (("h", TwoSlopeNorm(0.0, -reach_h, reach_h)), ("c", c_norm)):
+    if "norms" in art:  # fixed scales (colour bars): only the values change
+        norms = art["norms"]
+    else:
+        reach_h = max(float(trace.h[:, :, example].abs().max()), 1e-6)  # this example
+        norms = {"h": TwoSlopeNorm(0.0, -reach_h, reach_h), "c": _c_norm(trace, example)}
+    for what, norm in norms.items():
         values = to_numpy(getattr(trace, what)[:, direction, example, t0 : t0 + W, unit])  # (L, W)
-        art[what].set_norm(norm)
+        if "norms" not in art:
+            art[what].set_norm(norm)
         art[what].set_array(values.ravel())
     art["span"].set_visible(step is not None)
     if step is not None:
         art["span"].set_x(step - t0 - 0.46)
-    return reach_h, float(c_norm.vmax)
+    return float(norms["h"].vmax), float(norms["c"].vmax)
 
 
 @styled
@@ -190,11 +229,11 @@ def plot_state_flow(
     if ax is None:
         _, ax = new_figure(figsize=(7.5, 1.2 + 1.1 * trace.num_layers))
     t0, t1 = _window(length, step, max_steps)
-    art = _build_state_flow(ax, trace.num_layers, t1 - t0, direction)
-    reach_h, reach_c = _update_state_flow(art, trace, example, unit, direction, step, t0)
+    art = _build_state_flow(ax, trace.num_layers, t1 - t0, direction, norms=_state_norms(trace))
+    _update_state_flow(art, trace, example, unit, direction, step, t0)
     ax.set_title(
-        f"example {example}, unit {unit}: upper square h (colour scale \u00b1{reach_h:.2g}), "
-        f"lower square c (\u00b1{reach_c:.2g})\nblue arrows: h goes along and up; "
+        f"example {example}, unit {unit}: upper square h, lower square c (one colour scale "
+        "each, over the whole trace)\nblue arrows: h goes along and up; "
         "orange arrows: c goes along its own layer only",
         fontsize=8,
     )
@@ -300,12 +339,22 @@ def plot_gates(
     return fig
 
 
-def state_explorer(trace: LSTMTrace, *, example: int = 0, unit: int = 0) -> FigureExplorer:
+def state_explorer(
+    trace: LSTMTrace,
+    *,
+    example: int = 0,
+    unit: int = 0,
+    step: int = 0,
+    title: str | None = None,
+) -> FigureExplorer:
     """A widget to walk through a trace: example, layer, direction, unit and time step sliders.
 
     Left: the state-flow grid for the chosen unit (the chosen step highlighted); right: that unit's
     h and c at the chosen layer over time, and its four gates, with the step marked. The first view
-    is also a static image (the notebook reads without a kernel).
+    is also a static image (the notebook reads without a kernel). ``step`` is where the step slider
+    starts (open where something happens); ``title`` defaults to "Inside the stacked LSTM" for
+    several layers and "Inside the LSTM" for one. h and c keep one colour scale each over the whole
+    trace, shown by colour bars.
     """
     _check_example(trace, example)
 
@@ -319,10 +368,11 @@ def state_explorer(trace: LSTMTrace, *, example: int = 0, unit: int = 0) -> Figu
         "layer": slider(trace.num_layers - 1, trace.num_layers - 1, "layer"),
         "direction": slider(0, trace.num_directions - 1, "direction"),
         "unit": slider(unit, trace.hidden_size - 1, "unit"),
-        "step": slider(0, trace.seq_len - 1, "step"),
+        "step": slider(min(max(step, 0), trace.seq_len - 1), trace.seq_len - 1, "step"),
     }
 
     built: dict = {}  # the artists of the current figure, and the shape they were built for
+    norms = _state_norms(trace)  # one scale per quantity for every view: colour bars stay put
 
     def build(fig: Figure, width: int, direction: int) -> None:
         """Axes, arrows, labels: everything that does not change when a slider moves."""
@@ -330,7 +380,7 @@ def state_explorer(trace: LSTMTrace, *, example: int = 0, unit: int = 0) -> Figu
         built.clear()
         built["key"] = (width, direction)
         ax_flow = fig.add_axes((0.09, 0.14, 0.5, 0.74))
-        built["flow"] = _build_state_flow(ax_flow, trace.num_layers, width, direction)
+        built["flow"] = _build_state_flow(ax_flow, trace.num_layers, width, direction, norms)
         ax_hc = fig.add_axes((0.655, 0.58, 0.29, 0.32))
         ax_gate = fig.add_axes((0.655, 0.14, 0.29, 0.32))
         built["axes"] = (ax_flow, ax_hc, ax_gate)
@@ -392,5 +442,6 @@ def state_explorer(trace: LSTMTrace, *, example: int = 0, unit: int = 0) -> Figu
         figsize=(8.4, 3.0),
         layout=None,
         clear=False,
-        title="Inside the stacked LSTM: move the sliders",
+        title=title
+        or f"Inside the {'stacked ' if trace.num_layers > 1 else ''}LSTM: move the sliders",
     )

@@ -142,3 +142,26 @@ def test_explorer_updates_in_place(packed_trace) -> None:
         fresh.figure.axes[0].collections[1].get_array(),
     )
     assert ex.figure.axes[1].get_ylim() == fresh.figure.axes[1].get_ylim()
+
+
+def test_state_flow_has_one_scale_per_quantity_with_colour_bars(packed_trace) -> None:
+    """h and c keep one colour scale each over the whole trace, shown by two colour bars."""
+    for example in (0, 1):
+        ax = plot_state_flow(packed_trace, example=example, unit=1).axes[0]
+        h_sq, c_sq = (c for c in ax.collections if c.get_array() is not None)
+        assert h_sq.norm.vmax == pytest.approx(float(packed_trace.h.abs().max()))
+        assert c_sq.norm.vmax == pytest.approx(float(packed_trace.c.abs().max()))
+        bars = [child for child in ax.child_axes if child.get_title(loc="left") in ("h", "c")]
+        assert len(bars) == 2
+
+
+def test_state_explorer_opens_at_a_step_with_a_fitting_title() -> None:
+    torch.manual_seed(0)
+    one_layer = trace_lstm(nn.LSTM(2, 3, batch_first=True), torch.randn(2, 12, 2))
+    explorer = state_explorer(one_layer, step=7)
+    assert explorer.controls["step"].value == 7
+    assert "Inside the LSTM" in explorer.children[0].value
+    two = trace_lstm(nn.LSTM(2, 3, num_layers=2, batch_first=True), torch.randn(2, 12, 2))
+    assert "Inside the stacked LSTM" in state_explorer(two).children[0].value
+    assert "mine" in state_explorer(two, title="mine").children[0].value
+    assert state_explorer(two, step=99).controls["step"].value == 11  # clamped to the last step
