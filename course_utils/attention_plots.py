@@ -23,6 +23,8 @@ from .style import LINE_COLORS, new_figure, styled
 RELEVANT_COLOR = "#d62728"
 #: Colour of the other steps.
 OTHER_COLOR = "#9aa5b1"
+#: What :func:`course_utils.gradients.input_gradient_norms` differentiates by default: the output.
+GRADIENT_QUANTITY = r"\partial \hat y / \partial x_t"
 
 
 def _as_rows(values, what: str) -> np.ndarray:
@@ -66,18 +68,26 @@ def plot_attention_weights(
     title: str | None = None,
     xlabel: str = "input step",
     colorbar: bool = True,
+    show_padding: bool = False,
 ) -> Figure:
     """Attention weights over the input sequence, one row per example; padding left blank.
 
     Args:
         weights: ``(T,)`` or ``(B, T)`` weights (tensor or array).
-        lengths: ``(B,)`` real lengths; steps past them are padding and are not drawn.
+        lengths: ``(B,)`` real lengths; steps past them are padding and are not drawn, unless
+            ``show_padding``.
+        show_padding: draw the padded steps too, with a black bar after each row's last real
+            step: use it for a layer without a mask, whose weight on padding is the defect.
         positions: ``(B, K)`` relevant steps of each example, outlined in red.
         labels: one label per row (default ``"example i"``).
         norm: a shared colour scale (e.g. from :func:`course_utils.plots.shared_norm`) when several
             figures are compared; default: 0 to the largest real weight.
     """
-    m = remove_padding(weights, lengths)
+    m = (
+        _as_rows(weights, "weights").astype(float)
+        if show_padding
+        else remove_padding(weights, lengths)
+    )
     labels = list(labels) if labels is not None else [f"example {i}" for i in range(len(m))]
     norm = norm or shared_norm([m], vmin=0.0)
     fig = heatmap(
@@ -92,6 +102,10 @@ def plot_attention_weights(
         colorbar_label="attention weight",
     )
     ax = ax or fig.axes[0]
+    if show_padding:
+        ends = _lengths(lengths, *m.shape) - 0.5  # the boundary after each row's last real step
+        rows = np.arange(len(m))
+        ax.vlines(ends, rows - 0.5, rows + 0.5, colors="black", linewidths=2.0)
     if positions is not None:
         pos = np.asarray(to_numpy(positions), dtype=int).reshape(len(m), -1)
         rows = np.repeat(np.arange(len(m)), pos.shape[1])
@@ -222,6 +236,7 @@ def plot_gradient_map(
     norm: Normalize | None = None,
     title: str | None = None,
     ylabel: str = "depth",
+    quantity: str = GRADIENT_QUANTITY,
 ) -> Figure:
     """Gradient norm per input step as a map: one row per model (e.g. depth), log10 colour scale.
 
@@ -229,6 +244,9 @@ def plot_gradient_map(
         norms: label -> ``(T,)`` or ``(B, T)`` norms from
             :func:`course_utils.gradients.input_gradient_norms` (``(B, T)`` is averaged over B).
         norm: a shared scale over log10 values when maps are compared (e.g. at init and trained).
+        quantity: what was differentiated, in mathtext, for the colour bar. The default is the
+            model's output (``input_gradient_norms`` differentiates the summed outputs ``ŷ``); pass
+            e.g. ``"\\partial L / \\partial x_t"`` when the norms come from a loss objective.
     """
     profiles = _profiles(norms)
     m = np.stack([_log10(v) for v in profiles.values()])  # (n_models, T)
@@ -241,7 +259,7 @@ def plot_gradient_map(
         xlabel="input step $t$",
         ylabel=ylabel,
         title=title,
-        colorbar_label=r"$\log_{10} \|\partial L / \partial x_t\|$",
+        colorbar_label=rf"$\log_{{10}} \|{quantity}\|$",
     )
 
 
@@ -273,7 +291,7 @@ class _ProfilePanel:
         ]
         ax.set_yscale("log")
         ax.set_xlabel("input step $t$")
-        ax.set_ylabel(r"$\|\partial L / \partial x_t\|$")
+        ax.set_ylabel(rf"$\|{GRADIENT_QUANTITY}\|$")
         ax.legend(frameon=False, loc="upper left")
         # Text in axes coordinates: set_title would re-measure tick labels at every redraw.
         self.title = ax.text(
@@ -344,7 +362,11 @@ def plot_connectivity_grid(
     maps: Mapping[str, object], *, fig: Figure | None = None, suptitle: str | None = None
 ) -> Figure:
     """Distill-style connectivity matrices (output step x input step), one panel per label, one
-    log10 colour scale. Exact zeros (inputs from the future) are left blank."""
+    log10 colour scale. Exact zeros (inputs from the future) are left blank.
+
+    Entry ``[t, s]`` is what :func:`course_utils.gradients.connectivity_map` measures: the norm of
+    the gradient of the summed units of ``h_t`` with respect to ``x_s`` (units of opposite sign can
+    cancel), which is what the colour bar says; it is not the norm of the Jacobian ``dh_t/dx_s``."""
     if not maps:
         raise ValueError("expected a mapping label -> (T, T) connectivity map, got an empty one")
     mats = [_log10(m) for m in maps.values()]
@@ -354,7 +376,8 @@ def plot_connectivity_grid(
         titles=list(maps),
         xlabel="input step $s$",
         ylabel="output step $t$",
-        colorbar_label=r"$\log_{10} \|\partial h_t / \partial x_s\|$",
+        # connectivity_map differentiates the units' sum (they can cancel), not a norm of a Jacobian
+        colorbar_label=r"$\log_{10} \|\partial (\sum_k h_{t,k}) / \partial x_s\|$",
         suptitle=suptitle,
         fig=fig,
         panel_size=(2.6, 2.4),

@@ -13,12 +13,15 @@ equally, and softmax ignores shifts, so it is dead weight too. Nor can the layer
 .. math:: s_t = v^\\top \\tanh(W h_t + b), \\quad a = \\operatorname{softmax}_t(s), \\quad
           c = \\sum_t a_t h_t
 
-where the learned vector ``v`` plays the role of the query ("which kind of step matters?") and padded
-steps get a score of ``-inf``, hence a weight of exactly 0. Both layers **return their weights**.
+where ``v`` is a learned scoring vector (Yang et al.'s "context vector" ``u_w``: one fixed question,
+"which kind of step matters?", asked of every step) and padded steps get a score of ``-inf``, hence a
+weight of exactly 0. Both layers **return their weights**.
 
 :class:`PooledLSTM` puts an ``nn.LSTM`` (any depth) under a pooling (last step, mean, seed, additive)
-and a linear head: the models of notebooks 03 and 04. :func:`padded_adding_problem` is the adding
-problem with variable lengths, where the two relevant steps of every example are known.
+and a linear head: the models of notebooks 03 and 04. ``"seed_masked"`` is the seed's layer given the
+padding mask: the ablation that separates its parameterisation from its missing mask.
+:func:`padded_adding_problem` is the adding problem with variable lengths, where the two relevant
+steps of every example are known.
 
 Shapes: ``B`` batch, ``T`` steps (padded length), ``H`` hidden size, ``U`` attention size.
 """
@@ -30,12 +33,16 @@ from typing import Literal
 import torch
 from torch import nn
 
-Pooling = Literal["last", "mean", "seed", "additive"]
-POOLINGS: tuple[str, ...] = ("last", "mean", "seed", "additive")
+Pooling = Literal["last", "mean", "seed", "seed_masked", "additive"]
+POOLINGS: tuple[str, ...] = ("last", "mean", "seed", "seed_masked", "additive")
 
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """``(B,)`` lengths -> ``(B, max_len)`` bool mask, True on real steps (like Keras' ``Masking``).
+    """``(B,)`` lengths -> ``(B, max_len)`` bool mask, True on the first ``lengths[b]`` steps.
+
+    The mask comes from the lengths, not from the values. Keras' ``Masking(mask_value=0.0)`` is a
+    different rule: it masks every step whose features all equal ``mask_value``, so it also hides a
+    real step that happens to be all zeros (notebook 02). A lengths mask never does.
 
     Example:
         >>> lengths_to_mask(torch.tensor([2, 3]), 4)
@@ -89,8 +96,9 @@ class SeedAttentionLayer(nn.Module):
         hidden_size: size of each step's input ``x`` (the LSTM's hidden size; Keras infers it).
         units: width of ``W1`` and ``W2`` (the Keras ``units`` argument).
 
-    Inputs: ``x`` of shape ``(B, T, H)``. There is no mask argument: like the Keras layer, padded
-    steps are scored and weighted like real ones.
+    Inputs: ``x`` of shape ``(B, T, H)``; optional ``mask (B, T)``, True on real steps. The seed's
+    layer has no mask (its ``call`` takes none), so by default padded steps are scored and weighted
+    like real ones; passing a mask is the course's ablation (same parameters, padding at weight 0).
 
     Outputs: ``(context, weights)``: ``context (B, H)`` and ``weights (B, T)``, which sum to 1 over
     ``T``. (The Keras layer returns only the context; we also return the weights to look at them.)
@@ -108,15 +116,17 @@ class SeedAttentionLayer(nn.Module):
         _check_states(x, self.hidden_size)
         return self.V(torch.tanh(self.W1(x) + self.W2(x))).squeeze(-1)  # (B, T)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         # Keras: softmax(V(score), axis=1) on (B, T, 1) is a softmax over time, as it should be.
-        weights = torch.softmax(self.scores(x), dim=1)  # (B, T)
+        weights = masked_softmax(self.scores(x), mask)  # (B, T); mask=None: the seed's layer
         context = (weights.unsqueeze(-1) * x).sum(dim=1)  # (B, T, 1) * (B, T, H) -> (B, H)
         return context, weights
 
 
 class AdditiveAttentionPooling(nn.Module):
-    """Additive attention pooling with a learned query vector and a padding mask.
+    """Additive attention pooling with a learned scoring vector and a padding mask.
 
     ``s_t = v^T tanh(W h_t + b)``, ``a = softmax_t(s)`` over real steps only, ``c = sum_t a_t h_t``.
 
@@ -130,8 +140,10 @@ class AdditiveAttentionPooling(nn.Module):
     Outputs: ``(context, weights)``: ``context (B, H)``; ``weights (B, T)``, exactly 0 on padding and
     summing to 1 over the real steps.
 
-    Note: a learned query ``q`` in the textbook form ``v^T tanh(W h_t + U q)`` is a constant, so
-    ``U q`` is just a bias: the ``b`` here. ``v`` has no bias because softmax ignores a shift.
+    Note: ``v`` (the attribute ``query``) is a learned scoring vector, the fixed query of Yang et
+    al.'s pooling. In Bahdanau's form ``v^T tanh(W h_t + U q)`` the query ``q`` is a second input
+    (the decoder's state, notebook 05) and ``v`` still only scores; a learned, fixed ``q`` makes
+    ``U q`` a constant, i.e. the bias ``b`` here. ``v`` has no bias because softmax ignores a shift.
     """
 
     def __init__(self, hidden_size: int, attention_size: int | None = None) -> None:
@@ -139,7 +151,7 @@ class AdditiveAttentionPooling(nn.Module):
         self.hidden_size = hidden_size
         attention_size = attention_size or hidden_size
         self.proj = nn.Linear(hidden_size, attention_size)  # W, b
-        self.query = nn.Linear(attention_size, 1, bias=False)  # v, the learned query vector
+        self.query = nn.Linear(attention_size, 1, bias=False)  # v, the learned scoring vector
 
     def scores(self, h: torch.Tensor) -> torch.Tensor:
         """Unnormalised scores ``s_t`` of shape ``(B, T)`` (no mask applied)."""
@@ -165,6 +177,7 @@ class PooledLSTM(nn.Module):
         pooling: how the ``T`` outputs become one vector. ``"last"``: the output at each sequence's
             last real step (Keras ``return_sequences=False``); ``"mean"``: the average over real
             steps; ``"seed"``: :class:`SeedAttentionLayer` (ignores padding, as the seed does);
+            ``"seed_masked"``: the seed's layer with the padding mask (an ablation);
             ``"additive"``: :class:`AdditiveAttentionPooling` with the padding mask.
         output_size: outputs of the head; with 1 the model returns shape ``(B,)``.
         attention_size: width of the attention scoring layer (default ``hidden_size``).
@@ -193,7 +206,7 @@ class PooledLSTM(nn.Module):
         self.pooling = pooling
         self.output_size = output_size
         self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True)
-        if pooling == "seed":
+        if pooling in ("seed", "seed_masked"):
             self.attention: nn.Module | None = SeedAttentionLayer(
                 hidden_size, attention_size or hidden_size
             )
@@ -225,6 +238,8 @@ class PooledLSTM(nn.Module):
             pooled = torch.einsum("bt,bth->bh", weights, h)
         elif self.pooling == "seed":
             pooled, weights = self.attention(h)  # the seed's layer: no mask
+        elif self.pooling == "seed_masked":
+            pooled, weights = self.attention(h, mask)  # the seed's parameters, with the mask
         else:
             pooled, weights = self.attention(h, mask)
         out = self.head(pooled)  # (B, output_size)

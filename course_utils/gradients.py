@@ -123,6 +123,10 @@ def connectivity_map(
     ``outputs[:, t].sum()`` with respect to ``x[:, s]``, averaged over the batch. A causal model gives
     exactly 0 above the diagonal (``s > t``): step ``t`` has not read the future yet.
 
+    The sum runs over the units of ``h_t`` too, so units whose gradients have opposite signs can
+    cancel: this is ``||d(sum_k h_{t,k}) / dx_s||``, one backward pass per output step, not the norm
+    of the Jacobian ``dh_t / dx_s`` (that would need one pass per unit). Label plots accordingly.
+
     Returns:
         ``(T, T)`` tensor, rows = output steps, columns = input steps.
     """

@@ -65,6 +65,27 @@ def test_attention_weights_plot_has_labels_scale_and_marks(batch):
     assert len(marks) == 6
 
 
+def test_attention_weights_plot_can_show_the_padding(batch):
+    weights, lengths, _ = batch
+    unmasked = torch.softmax(torch.randn(3, 8, generator=torch.Generator().manual_seed(1)), dim=1)
+    fig = plot_attention_weights(unmasked, lengths=lengths, show_padding=True)
+    ax = fig.axes[0]
+    image = ax.images[0]
+    assert image.get_array().shape == (3, 8)  # every step drawn, padding included
+    assert not np.isnan(np.ma.getdata(image.get_array())).any()
+    ends = ax.collections[0].get_segments()  # one bar after each row's last real step
+    assert [seg[0][0] for seg in ends] == [5.5, 2.5, 4.5]
+
+
+def test_gradient_labels_name_what_was_differentiated():
+    fig = plot_gradient_map({"1 layer": torch.tensor([1e-3, 1e-1])})
+    assert r"\hat y" in fig.axes[-1].get_ylabel()  # the colour bar: the output, not the loss
+    fig = plot_gradient_map({"1 layer": torch.tensor([1e-3, 1e-1])}, quantity=r"\partial L")
+    assert r"\partial L" in fig.axes[-1].get_ylabel()
+    fig = plot_connectivity_grid({"1": torch.tril(torch.rand(3, 3) + 0.01)})
+    assert any(r"\sum_k h_{t,k}" in ax.get_ylabel() for ax in fig.axes)
+
+
 def test_attention_weights_plot_draws_into_given_axes(batch):
     weights, lengths, _ = batch
     from course_utils.style import new_figure

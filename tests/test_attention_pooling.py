@@ -98,7 +98,7 @@ def test_layers_reject_wrong_shapes_with_the_fix():
         SeedAttentionLayer(6, 4)(torch.randn(2, 3, 5))
 
 
-@pytest.mark.parametrize("pooling", ["last", "mean", "seed", "additive"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "seed", "seed_masked", "additive"])
 def test_pooled_lstm_shapes_and_weights(pooling):
     torch.manual_seed(0)
     model = PooledLSTM(2, 8, num_layers=2, pooling=pooling)
@@ -129,13 +129,13 @@ def test_masked_models_ignore_extra_padding_and_the_seed_layer_does_not():
     x, lengths, _, _ = padded_adding_problem(6, 10, seed=1)
     longer = F.pad(x, (0, 0, 0, 5))
     drift = {}
-    for pooling in ("last", "mean", "additive", "seed"):
+    for pooling in ("last", "mean", "additive", "seed_masked", "seed"):
         torch.manual_seed(0)
         model = PooledLSTM(2, 8, pooling=pooling)
         with torch.no_grad():
             drift[pooling] = (model(longer, lengths) - model(x, lengths)).abs().max().item()
     assert drift["last"] == drift["mean"] == 0.0
-    assert drift["additive"] < 1e-6
+    assert drift["additive"] < 1e-6 and drift["seed_masked"] < 1e-6  # the mask, whatever the layer
     assert drift["seed"] > 1e-4
 
 
@@ -174,3 +174,16 @@ def test_attention_mass():
     torch.testing.assert_close(attention_mass(uniform, pos), 2 / lengths.float())
     with pytest.raises(ValueError, match="same batch"):
         attention_mass(uniform, pos[:1])
+
+
+def test_seed_layer_with_a_mask_keeps_its_parameters_and_zeroes_padding():
+    torch.manual_seed(0)
+    layer = SeedAttentionLayer(6, 4)
+    h = torch.randn(3, 5, 6)
+    mask = lengths_to_mask(torch.tensor([5, 3, 1]), 5)
+    _, unmasked = layer(h)
+    context, masked = layer(h, mask)
+    assert torch.all(masked[~mask] == 0) and torch.all(unmasked[~mask] > 0)
+    torch.testing.assert_close(masked.sum(dim=1), torch.ones(3))
+    alone = layer(h[1:2, :3])[0]  # the masked layer pools a padded sequence as if it were alone
+    torch.testing.assert_close(context[1:2], alone)
