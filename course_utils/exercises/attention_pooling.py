@@ -1,7 +1,10 @@
 """Exercises of notebook 04 (additive attention pooling): checkers with feedback, and solutions.
 
-Each ``check_*`` runs the learner's function on cases with known answers and returns a
-:class:`~course_utils.feedback.Feedback`; ``reference_*`` are the solutions.
+Each ``check_*`` runs the learner's function and the reference on the same scores, states and
+weights, compares what they compute and returns a :class:`~course_utils.feedback.Feedback`. Where
+the result is wrong, the checker computes the usual mistakes on the same inputs and names the one
+the learner made. ``reference_*`` are the solutions. Every checker is wrapped in
+:func:`~course_utils.feedback.checker`, so it leaves the learner's random generators as they were.
 """
 
 from __future__ import annotations
@@ -13,7 +16,20 @@ from torch import nn
 
 from ..attention_pooling import AdditiveAttentionPooling, SeedAttentionLayer, lengths_to_mask
 from ..attention_pooling import masked_softmax as _masked_softmax
-from ..feedback import Feedback, ran
+from ..feedback import Feedback, checker, ran
+
+_AFTER_SOFTMAX = (
+    "masking after the softmax zeroes the padding, but the rows no longer sum to 1 over the real "
+    "steps; fill the padded scores with float('-inf') before the softmax"
+)
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
+    a, b = a.detach().double(), b.detach().double()
+    return (
+        a.shape == b.shape and bool(torch.isfinite(a).all()) and bool((a - b).abs().max() <= atol)
+    )
+
 
 # --------------------------------------------------------------------------------------------------
 # Exercise 4.1: a softmax that gives padding exactly zero weight.
@@ -30,6 +46,22 @@ def _softmax_case() -> tuple[torch.Tensor, torch.Tensor]:
     return scores, mask
 
 
+def _softmax_mistakes(scores: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The weights the usual mistakes give, each keyed by the hint that names it."""
+    minus_inf = scores.masked_fill(~mask, float("-inf"))
+    return {
+        _AFTER_SOFTMAX: torch.softmax(scores, dim=-1) * mask,
+        "the padded steps still take part in the softmax: a mask must act on the scores, with "
+        "float('-inf') on padding": torch.softmax(scores, dim=-1),
+        "a score of 0 is not 'no weight' (e^0 = 1): fill the padded scores with float('-inf'), "
+        "not 0": torch.softmax(scores.masked_fill(~mask, 0.0), dim=-1),
+        "dim=0 is the batch axis: take the softmax over the time axis, dim=-1": torch.softmax(
+            minus_inf, dim=0
+        ),
+    }
+
+
+@checker
 def check_masked_softmax(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
     """``fn(scores (B, T), mask (B, T) bool, True = real)`` -> weights ``(B, T)``."""
     fb = Feedback("Exercise 4.1 - masked softmax")
@@ -44,38 +76,45 @@ def check_masked_softmax(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
         hint="one weight per step: the softmax keeps the (batch, seq_len) shape",
     ):
         return fb
-    pad = float(got.detach()[~mask].abs().max())
-    fb.check(
-        pad == 0.0,
-        "padded steps get exactly 0",
-        failure=f"padded steps get weights up to {pad:.3g}",
-        hint="set the padded scores to float('-inf') before the softmax (masked_fill(~mask, ...))",
-    )
-    sums = got.detach().sum(dim=-1)
-    fb.check(
-        torch.allclose(sums, torch.ones_like(sums), atol=1e-5),
-        "each row sums to 1 over the real steps",
-        failure=f"rows sum to {[round(v, 3) for v in sums.tolist()]}",
-        hint="take the softmax over the time axis (dim=-1) after masking; multiplying by the mask "
-        "afterwards leaves rows that no longer sum to 1",
+    want = _masked_softmax(scores, mask)
+    if _close(got, want, atol=1e-6):
+        fb.ok("the weights match the reference: 0 on padding, rows summing to 1 over real steps")
+        return fb
+    named = next(
+        (hint for hint, wrong in _softmax_mistakes(scores, mask).items() if _close(got, wrong)),
+        None,
     )
     if not torch.isfinite(got.detach()).all():
         fb.fail(
             "the weights contain NaN or inf", "mask with -inf in the scores, not in the weights"
         )
         return fb
+    pad = float(got.detach()[~mask].abs().max())
+    fb.check(
+        pad == 0.0,
+        "padded steps get exactly 0",
+        failure=f"padded steps get weights up to {pad:.3g}",
+        hint=named or "set the padded scores to float('-inf') before the softmax",
+    )
+    sums = got.detach().sum(dim=-1)
+    fb.check(
+        torch.allclose(sums, torch.ones_like(sums), atol=1e-5),
+        "each row sums to 1 over the real steps",
+        failure=f"rows sum to {[round(v, 3) for v in sums.tolist()]}",
+        hint=named or _AFTER_SOFTMAX,
+    )
     fb.check_close(
         got,
-        _masked_softmax(scores, mask),
+        want,
         "the weights",
         atol=1e-6,
-        hint="softmax over dim=-1 of scores.masked_fill(~mask, float('-inf'))",
+        hint=named or "softmax over dim=-1 of scores.masked_fill(~mask, float('-inf'))",
     )
     return fb
 
 
 # --------------------------------------------------------------------------------------------------
-# Exercise 4.2: the seed's layer as one projection (W = W1 + W2) and a bias-free query.
+# Exercise 4.2: the seed's layer as one projection (W = W1 + W2) and a bias-free scoring vector.
 
 
 def reference_seed_to_additive(layer: SeedAttentionLayer) -> AdditiveAttentionPooling:
@@ -88,6 +127,12 @@ def reference_seed_to_additive(layer: SeedAttentionLayer) -> AdditiveAttentionPo
     return out
 
 
+def _weights_with(layer: SeedAttentionLayer, h: torch.Tensor, weight, bias) -> torch.Tensor:
+    scores = torch.tanh(h @ weight.T + bias) @ layer.V.weight.T  # (B, T, 1)
+    return torch.softmax(scores.squeeze(-1), dim=-1)
+
+
+@checker
 def check_seed_to_additive(
     fn: Callable[[SeedAttentionLayer], AdditiveAttentionPooling],
 ) -> Feedback:
@@ -113,6 +158,7 @@ def check_seed_to_additive(
         failure="the seed layer's weights were modified",
         hint="copy into the new layer's parameters (inside torch.no_grad()), not into W1 or W2",
     )
+    seed_layer.load_state_dict(before)  # judge the rest on the original weights
     n_got, n_seed = (
         sum(p.numel() for p in got.parameters()),
         sum(p.numel() for p in seed_layer.parameters()),
@@ -133,12 +179,28 @@ def check_seed_to_additive(
             "hidden_size must be the seed layer's hidden_size",
         )
         return fb
+    l1, l2 = seed_layer.W1, seed_layer.W2
+    with torch.no_grad():
+        mistakes = {
+            "you copied W1 only: W2 reads the same x, so W = W1 + W2 (and b = b1 + b2)": (
+                _weights_with(seed_layer, h, l1.weight, l1.bias)
+            ),
+            "the weights are summed but not the biases: proj.weight = W1.weight + W2.weight AND "
+            "proj.bias = W1.bias + W2.bias": _weights_with(
+                seed_layer, h, l1.weight + l2.weight, torch.zeros_like(l1.bias)
+            ),
+            "the biases are summed but not the weights: proj.weight = W1.weight + W2.weight": (
+                _weights_with(seed_layer, h, l1.weight, l1.bias + l2.bias)
+            ),
+        }
+    named = next((hint for hint, wrong in mistakes.items() if _close(got_w, wrong)), None)
     fb.check_close(
         got_w,
         want,
         "the weights",
         atol=1e-5,
-        hint="proj.weight = W1.weight + W2.weight AND proj.bias = W1.bias + W2.bias; "
+        hint=named
+        or "proj.weight = W1.weight + W2.weight AND proj.bias = W1.bias + W2.bias; "
         "query.weight = V.weight (V's bias does not change a softmax)",
     )
     return fb
@@ -158,6 +220,7 @@ def reference_additive_pool(
     return context, weights
 
 
+@checker
 def check_additive_pool(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> Feedback:
     """``fn(h, mask, proj, query)`` -> ``(context (B, H), weights (B, T))`` as the course module."""
     fb = Feedback("Exercise 4.3 - additive attention pooling")
@@ -180,6 +243,8 @@ def check_additive_pool(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) ->
         return fb
     with torch.no_grad():
         want_context, want_weights = layer(h, mask)
+        raw = layer.query(torch.tanh(layer.proj(h))).squeeze(-1)  # (B, T)
+        no_tanh = layer.query(layer.proj(h)).squeeze(-1)
     if not fb.check_shape(
         weights, (3, 7), "weights", hint="squeeze the score's last axis: (B, T, 1) -> (B, T)"
     ):
@@ -188,24 +253,44 @@ def check_additive_pool(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) ->
         float(weights.detach()[~mask].abs().max()) == 0.0,
         "padding gets weight 0",
         failure="padding gets a non-zero weight",
-        hint="mask the scores before the softmax",
+        hint="mask the scores before the softmax: scores.masked_fill(~mask, float('-inf'))",
     )
+    sums = weights.detach().sum(dim=-1)
+    fb.check(
+        torch.allclose(sums, torch.ones_like(sums), atol=1e-5),
+        "each row of weights sums to 1 over the real steps",
+        failure=f"the rows of weights sum to {[round(v, 3) for v in sums.tolist()]}",
+        hint=_AFTER_SOFTMAX,
+    )
+    mistakes = {
+        "the scores skip the tanh: score = query(tanh(proj(h))), the tanh between the two "
+        "layers": _masked_softmax(no_tanh, mask),
+        "the softmax runs over the batch axis (dim=0); softmax over time, dim=-1": torch.softmax(
+            raw.masked_fill(~mask, float("-inf")), dim=0
+        ),
+    }
+    named = next((hint for hint, wrong in mistakes.items() if _close(weights, wrong)), None)
     fb.check_close(
         weights,
         want_weights,
         "weights",
         atol=1e-5,
-        hint="score = query(tanh(proj(h))): tanh between the two layers, softmax over time",
+        hint=named
+        or "score = query(tanh(proj(h))): tanh between the two layers, softmax over time",
     )
     if not fb.check_shape(
         context, (3, 6), "context", hint="sum the weighted states over time (dim=1)"
     ):
         return fb
+    mean_context = (h * mask.unsqueeze(-1)).sum(dim=1) / mask.sum(dim=1, keepdim=True)
     fb.check_close(
         context,
         want_context,
         "context",
         atol=1e-5,
-        hint="context = (weights.unsqueeze(-1) * h).sum(dim=1)",
+        hint="the context is the weighted sum of the states, not their mean: "
+        "(weights.unsqueeze(-1) * h).sum(dim=1)"
+        if _close(context, mean_context) or _close(context, h.mean(dim=1))
+        else "context = (weights.unsqueeze(-1) * h).sum(dim=1)",
     )
     return fb

@@ -1,8 +1,11 @@
 """Exercises of notebook 03 (depth and gradients): checkers with feedback, and reference solutions.
 
-Each ``check_*`` takes the learner's function, runs it on cases whose answer is known and returns a
-:class:`~course_utils.feedback.Feedback`. The ``reference_*`` functions are the solutions (the tests
-prove every checker passes on them and fails on the notebook's starter and on a trivial stub).
+Each ``check_*`` takes the learner's function, runs it and the reference on the same weights and
+inputs, compares what they compute (counts, gradients, outputs) and returns a
+:class:`~course_utils.feedback.Feedback`. Where the result is wrong, the checker also computes the
+usual mistakes on the same inputs and names the one the learner made. The ``reference_*`` functions
+are the solutions. Every checker is wrapped in :func:`~course_utils.feedback.checker`, so it leaves
+the learner's random generators as they were.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..feedback import Feedback, ran
+from ..feedback import Feedback, checker, ran
 from ..gradients import input_gradient_norms
 
 # --------------------------------------------------------------------------------------------------
@@ -35,6 +38,25 @@ def reference_lstm_parameter_count(input_size: int, hidden_size: int, num_layers
 _COUNT_CASES = ((2, 32, 1), (2, 32, 3), (1, 16, 2), (5, 8, 4))
 
 
+def _count_mistakes(i: int, h: int, n: int) -> dict[int, str]:
+    """The counts the usual mistakes give, each with the hint that names it."""
+    right = reference_lstm_parameter_count(i, h, n)
+    mistakes = {
+        right - 4 * h * n: "that is the Keras count: PyTorch keeps two bias vectors per gate "
+        "(b_ih and b_hh)",
+        right - 4 * h * h * n: "you left out the recurrent weights: every gate also multiplies "
+        "h_{t-1} (hidden_size x hidden_size per gate)",
+        right // 4: "an LSTM layer has 4 gates (i, f, g, o), each with its own weights and biases",
+    }
+    if n > 1:
+        first_only = 4 * (h * (i + h) + 2 * h) * n
+        mistakes[first_only] = (
+            "layers 2, 3, ... read the hidden_size outputs of the layer below, not the input"
+        )
+    return mistakes
+
+
+@checker
 def check_lstm_parameter_count(fn: Callable[[int, int, int], int]) -> Feedback:
     """Compare ``fn(input_size, hidden_size, num_layers)`` with ``nn.LSTM``'s real count."""
     fb = Feedback("Exercise 3.1 - parameters of a stacked nn.LSTM")
@@ -44,22 +66,11 @@ def check_lstm_parameter_count(fn: Callable[[int, int, int], int]) -> Feedback:
             return fb
         lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers)
         want = sum(p.numel() for p in lstm.parameters())
-        keras = (
-            reference_lstm_parameter_count(input_size, hidden_size, num_layers)
-            - 4 * hidden_size * num_layers
-        )
-        first_only = 4 * (hidden_size * (input_size + hidden_size) + 2 * hidden_size) * num_layers
-        if got == keras:
-            hint = (
-                "that is the Keras count: PyTorch keeps two bias vectors per gate (b_ih and b_hh)"
-            )
-        elif got == first_only and num_layers > 1:
-            hint = "layers 2, 3, ... read the hidden_size outputs of the layer below, not the input"
-        else:
-            hint = (
-                "per layer: 4 gates x (weights on the layer's input + recurrent weights + 2 biases)"
-            )
         ok = isinstance(got, int) and not isinstance(got, bool) and got == want
+        hint = _count_mistakes(input_size, hidden_size, num_layers).get(
+            got,
+            "per layer: 4 gates x (weights on the layer's input + recurrent weights + 2 biases)",
+        )
         fb.check(
             ok,
             f"nn.LSTM({input_size}, {hidden_size}, num_layers={num_layers}): {want} parameters",
@@ -77,7 +88,11 @@ def check_lstm_parameter_count(fn: Callable[[int, int, int], int]) -> Feedback:
 def reference_gradient_norms(
     model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
 ) -> torch.Tensor:
-    """``(B, T)``: the norm over features of d(sum of outputs)/dx at every step."""
+    """``(B, T)``: the norm over features of d(sum of outputs)/dx at every step.
+
+    A fresh leaf copy of ``x`` gets the gradient: calling ``x.requires_grad_()`` on the caller's
+    tensor would make its ``.grad`` accumulate from one call to the next.
+    """
     x = x.detach().clone().requires_grad_(True)
     model(x).sum().backward()
     return x.grad.norm(dim=-1)  # (B, T)
@@ -94,26 +109,63 @@ def _probe_models() -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
     return out
 
 
+def _raw_gradient(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    leaf = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(leaf).sum(), leaf)
+    return grad  # (B, T, F)
+
+
+@checker
 def check_gradient_norms(fn: Callable[[Callable, torch.Tensor], torch.Tensor]) -> Feedback:
-    """``fn(model, x)`` must return the ``(B, T)`` gradient norms of ``model(x).sum()`` wrt ``x``."""
+    """``fn(model, x)`` must return the ``(B, T)`` gradient norms of ``model(x).sum()`` wrt ``x``.
+
+    Both models get the same ``x`` (as a notebook measures several models on one probe batch), so
+    an answer that makes the caller's ``x`` require gradients sees ``x.grad`` accumulate.
+    """
     fb = Feedback("Exercise 3.2 - gradient norm per input step")
     x = torch.randn(4, 9, 3, generator=torch.Generator().manual_seed(3))
-    for name, model in _probe_models():
+    x_before = x.detach().clone()
+    grads = []
+    for k, (name, model) in enumerate(_probe_models()):
         got = fb.call(fn, model, x)
         if not ran(got) or not fb.check_tensor(got):
             return fb
-        want = input_gradient_norms(model, x)
+        grads.append(_raw_gradient(model, x_before))
+        want = input_gradient_norms(model, x_before)
         if not fb.check_shape(
             got,
             tuple(want.shape),
             f"{name}: the norms",
-            hint="take the norm over the feature axis only: grad.norm(dim=-1)",
+            hint="take the norm over the feature axis only, grad.norm(dim=-1): one number per "
+            "example and step",
         ):
             return fb
-        if torch.allclose(got.detach(), (x.norm(dim=-1)), atol=1e-6):
+        got = got.detach().double()
+        if torch.allclose(got, x_before.norm(dim=-1).double(), atol=1e-6):
             fb.fail(
                 f"{name}: these are the norms of x itself, not of its gradient",
                 "call .backward() on model(x).sum() and read x.grad",
+            )
+            return fb
+        if k > 0 and torch.allclose(got, sum(grads).norm(dim=-1).double(), atol=1e-5):
+            fb.fail(
+                f"{name}: the norms include the first model's gradient",
+                "x.grad accumulates: backward() adds to the .grad of a tensor that already has "
+                "one. Work on a fresh copy, x = x.detach().clone().requires_grad_(True), so each "
+                "call starts from zero",
+            )
+            return fb
+        if torch.allclose(got * len(x), want.double(), atol=1e-5):
+            fb.fail(
+                f"{name}: the norms are {len(x)}x too small",
+                "you differentiated the mean of the outputs, which divides every gradient by the "
+                "batch size; differentiate model(x).sum()",
+            )
+            return fb
+        if torch.allclose(got, grads[-1].abs().sum(dim=-1).double(), atol=1e-5):
+            fb.fail(
+                f"{name}: these are L1 norms (sum of absolute values)",
+                "take the L2 norm over the feature axis: x.grad.norm(dim=-1)",
             )
             return fb
         fb.check_close(
@@ -152,8 +204,34 @@ def reference_seed_stack(input_size: int) -> nn.Module:
     return SeedStack(input_size)
 
 
+def _stack_mistakes(ref: SeedStack, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What the usual wrong wirings compute with the reference's weights, each named by its hint."""
+    h1, _ = ref.lstm1(x)  # (B, T, 64)
+    h2, (_, c2) = ref.lstm2(h1)  # (B, T, 32), c2 (1, B, 32)
+    one_step, _ = ref.lstm2(h1[:, -1:])  # the second LSTM sees one step: (B, 1, 32)
+    return {
+        "the second LSTM reads only the first LSTM's last step, as if the first layer had "
+        "return_sequences=False; feed it the whole sequence h1 (B, T, 64)": ref.dense(
+            one_step[:, -1]
+        ),
+        "you average over time (mean pooling); Keras' return_sequences=False is the last step "
+        "only, h2[:, -1]": ref.dense(h2.mean(dim=1)),
+        "the Dense reads the cell state c_n; Keras' Dense gets the hidden state h, the output "
+        "h2[:, -1] (= h_n[-1]); c stays inside the layer": ref.dense(c2[-1]),
+        "you take the first step, h2[:, 0]; return_sequences=False is the last, h2[:, -1]": ref.dense(
+            h2[:, 0]
+        ),
+    }
+
+
+@checker
 def check_seed_stack(fn: Callable[[int], nn.Module]) -> Feedback:
-    """``fn(input_size)`` must build LSTM(64, all steps) -> LSTM(32, last step) -> Linear(10)."""
+    """``fn(input_size)`` must build LSTM(64, all steps) -> LSTM(32, last step) -> Linear(10).
+
+    The checker copies the weights of a reference :class:`SeedStack` into the learner's two
+    ``nn.LSTM`` and its ``nn.Linear`` and compares the outputs on the same input, so the wiring is
+    judged, not only the layer sizes.
+    """
     fb = Feedback("Exercise 3.3 - the seed's two-layer Keras model in PyTorch")
     input_size = 3
     model = fb.call(fn, input_size)
@@ -166,40 +244,70 @@ def check_seed_stack(fn: Callable[[int], nn.Module]) -> Feedback:
         hint="return the model object, e.g. an instance of your nn.Module subclass",
     ):
         return fb
-    sizes = [m.hidden_size for m in model.modules() if isinstance(m, nn.LSTM)]
-    layers = [m.num_layers for m in model.modules() if isinstance(m, nn.LSTM)]
-    fb.check(
+    lstms = [m for m in model.modules() if isinstance(m, nn.LSTM)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    sizes, layers = [m.hidden_size for m in lstms], [m.num_layers for m in lstms]
+    if not fb.check(
         sizes == [64, 32] and layers == [1, 1],
         "two nn.LSTM layers of 64 then 32 units",
         failure=f"found nn.LSTM hidden sizes {sizes} (num_layers {layers}), expected [64, 32]",
         hint="Keras layers of different widths need two nn.LSTM modules: nn.LSTM(num_layers=2) "
         "gives every layer the same width",
-    )
-    want = sum(p.numel() for p in SeedStack(input_size).parameters())
-    got_params = sum(p.numel() for p in model.parameters())
-    fb.check(
-        got_params == want,
-        f"{want} parameters, as the reference",
-        failure=f"{got_params} parameters, expected {want}",
-        hint="LSTM(3->64), LSTM(64->32) and Linear(32->10); batch_first=True",
-    )
-    x = torch.randn(5, 7, input_size, generator=torch.Generator().manual_seed(0))
-    out = fb.call(model, x)
-    if not ran(out) or not fb.check_tensor(out, "the output"):
-        return fb
-    if not fb.check_shape(
-        out,
-        (5, 10),
-        "the output for x of shape (5, 7, 3)",
-        hint="the second LSTM returns every step: keep only the last, h2[:, -1]",
     ):
         return fb
-    norms = input_gradient_norms(model, x)
-    fb.check(
-        bool((norms[:, 0] > 0).all()) and bool((norms[:, -1] > 0).all()),
-        "the output depends on the first and on the last input step",
-        failure="the output does not depend on every input step",
-        hint="feed the first LSTM's full output (all steps) to the second LSTM, then take the "
-        "second LSTM's last step",
+    if not fb.check(
+        [(m.in_features, m.out_features) for m in linears] == [(32, 10)],
+        "one nn.Linear(32, 10) as the Dense(10)",
+        failure=f"found nn.Linear layers {[(m.in_features, m.out_features) for m in linears]}, "
+        "expected one (32 -> 10)",
+        hint="Dense(10) on the second LSTM's 32 units is nn.Linear(32, 10)",
+    ):
+        return fb
+    if not fb.check(
+        all(m.batch_first for m in lstms),
+        "both LSTMs take batch_first=True inputs (B, T, F)",
+        failure="an nn.LSTM has batch_first=False: it reads (T, B, F)",
+        hint="pass batch_first=True to both nn.LSTM, as Keras' (batch, timesteps, features)",
+    ):
+        return fb
+    torch.manual_seed(0)
+    ref = SeedStack(input_size).eval()
+    try:
+        with torch.no_grad():
+            lstms[0].load_state_dict(ref.lstm1.state_dict())
+            lstms[1].load_state_dict(ref.lstm2.state_dict())
+            linears[0].load_state_dict(ref.dense.state_dict())
+    except RuntimeError as exc:
+        fb.fail(
+            f"the reference weights do not fit your layers: {exc}",
+            "use plain nn.LSTM(input_size, 64) and nn.LSTM(64, 32) (bias on, no proj_size)",
+        )
+        return fb
+    model.eval()
+    x = torch.randn(5, 7, input_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = fb.call(model, x)
+        if not ran(out) or not fb.check_tensor(out, "the output"):
+            return fb
+        if not fb.check_shape(
+            out,
+            (5, 10),
+            "the output for x of shape (5, 7, 3)",
+            hint="the second LSTM returns every step: keep only the last, h2[:, -1]",
+        ):
+            return fb
+        want, mistakes = ref(x), _stack_mistakes(ref, x)
+    diff = (out.double() - want.double()).abs().max().item()
+    if diff <= 1e-5:
+        fb.ok("with the article's weights copied in, the outputs match the reference")
+        return fb
+    named = next(
+        (hint for hint, wrong in mistakes.items() if torch.allclose(out, wrong, atol=1e-5)),
+        "feed the first LSTM's full output (all steps) to the second LSTM, then put the second "
+        "LSTM's last step h2[:, -1] through the Linear",
+    )
+    fb.fail(
+        f"with the article's weights copied in, the outputs differ by up to {diff:.3g}",
+        named,
     )
     return fb
