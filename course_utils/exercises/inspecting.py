@@ -1,0 +1,163 @@
+"""Exercises of notebook 09 (inspect your own model): checkers and reference solutions.
+
+1. ``marked_share(weights, marks)``: from the per-head weights ``inspect`` records, how much the
+   ``[CLS]`` query takes from the mark and the step after it, per example and head.
+2. ``summary_vector(trace)``: from an ``LSTMTrace`` of a bidirectional LSTM with padded sequences,
+   what the classifier of a BiLSTM reads: the forward h at each sequence's last real step and the
+   backward h at step 0, ``(B, 2H)``.
+
+Each checker runs the learner's function and the reference on the same inputs (weights drawn from
+the checker's own generator; an LSTM with its own seeded weights), compares what they compute and,
+when the result equals what a usual mistake computes, says which mistake. Checkers leave the
+learner's random generators as they were (:func:`~course_utils.feedback.checker`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from ..capstone import marked_share as reference_marked_share
+from ..feedback import Feedback, checker, ran
+from ..tracing import LSTMTrace, trace_lstm
+
+__all__ = [
+    "check_marked_share",
+    "check_summary_vector",
+    "reference_marked_share",
+    "reference_summary_vector",
+]
+
+
+# ---------------------------------------------------------------------------------- references
+def reference_summary_vector(trace: LSTMTrace) -> torch.Tensor:
+    """``[forward h at step lengths-1 ; backward h at step 0]`` of the top layer, ``(B, 2H)``."""
+    rows = torch.arange(trace.batch)
+    forward = trace.h[-1, 0, rows, trace.lengths - 1]  # (B, H): the forward pass ends here
+    backward = trace.h[-1, 1, :, 0]  # (B, H): the backward pass reads right to left, ends at 0
+    return torch.cat([forward, backward], dim=-1)
+
+
+# ---------------------------------------------------------------------------------- checkers
+def _weights_case() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(9)
+    weights = torch.softmax(2 * torch.randn(5, 3, 9, 9, generator=g), dim=-1)  # (N, heads, L, S)
+    marks = torch.tensor([1, 4, 7, 2, 5])
+    return weights, marks
+
+
+@checker
+def check_marked_share(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
+    """Check ``fn(weights (N, heads, L, S), marks (N,)) -> (N, heads)``."""
+    fb = Feedback("Exercise 9.1 - how much [CLS] takes from the mark, per head")
+    weights, marks = _weights_case()
+    result = fb.call(fn, weights.clone(), marks.clone())
+    if not ran(result) or not fb.check_tensor(result):
+        return fb
+    expected = reference_marked_share(weights, marks)
+    if tuple(result.shape) == (5,):
+        fb.fail(
+            "got one number per example: the heads were averaged",
+            "keep the heads axis: index weights[rows, :, 0, ...] so the result is (N, heads)",
+        )
+        return fb
+    if not fb.check_shape(result, (5, 3), "the result", hint="(N examples, heads)"):
+        return fb
+    diff = (result.double() - expected.double()).abs().max().item()
+    if fb.check(
+        diff < 1e-6,
+        "matches the reference on 5 examples x 3 heads",
+        failure=f"differs from the reference by up to {diff:.3g}",
+    ):
+        return fb
+    rows = torch.arange(5)
+    mistakes = {
+        "only the mark itself: add the weight on the step after it (the label's step)": (
+            weights[:, :, 0][rows, :, marks]
+        ),
+        "query and key swapped: rows are queries (attending), columns keys (attended to); "
+        "read row 0 ([CLS]) and the columns of the mark": (
+            weights[rows, :, marks, 0] + weights[rows, :, marks + 1, 0]
+        ),
+        "the last query was read: [CLS] is query 0, the first row": (
+            weights[:, :, -1][rows, :, marks] + weights[:, :, -1][rows, :, marks + 1]
+        ),
+    }
+    for hint, wrong in mistakes.items():
+        if torch.allclose(result.double(), wrong.double(), atol=1e-6):
+            fb.lines[-1] = (False, fb.lines[-1][1], hint)
+            return fb
+    fb.lines[-1] = (
+        False,
+        fb.lines[-1][1],
+        "take row 0 of each head (weights[:, :, 0]) and add its columns marks and marks + 1",
+    )
+    return fb
+
+
+def _trace_case() -> tuple[nn.LSTM, LSTMTrace, torch.Tensor]:
+    g = torch.Generator().manual_seed(19)
+    lstm = nn.LSTM(3, 4, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for p in lstm.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    x = torch.randn(4, 6, 3, generator=g)
+    lengths = torch.tensor([6, 3, 5, 2])
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    return lstm, trace_lstm(lstm, packed), packed
+
+
+@checker
+def check_summary_vector(fn: Callable[[LSTMTrace], torch.Tensor]) -> Feedback:
+    """Check ``fn(trace) -> (B, 2H)`` against the LSTM's own final states ``h_n``."""
+    fb = Feedback("Exercise 9.2 - the BiLSTM's summary vector, read off the trace")
+    lstm, trace, packed = _trace_case()
+    result = fb.call(fn, trace)
+    if not ran(result) or not fb.check_tensor(result):
+        return fb
+    if tuple(result.shape) == (4, 4):
+        fb.fail(
+            "got (B, H): one direction only",
+            "a bidirectional LSTM has both directions: concatenate forward and backward, (B, 2H)",
+        )
+        return fb
+    if not fb.check_shape(result, (4, 8), "the result", hint="(batch, 2 * hidden_size)"):
+        return fb
+    with torch.no_grad():
+        _, (h_n, _) = lstm(packed)  # (D, B, H): what the module itself says its final states are
+    expected = torch.cat([h_n[0], h_n[1]], dim=-1)
+    diff = (result.double() - expected.double()).abs().max().item()
+    if fb.check(
+        diff < 1e-5,
+        "equals the module's own final states h_n (forward ; backward) on padded sequences",
+        failure=f"differs from the module's h_n by up to {diff:.3g}",
+    ):
+        return fb
+    rows = torch.arange(trace.batch)
+    fwd_real, fwd_pad = trace.h[-1, 0, rows, trace.lengths - 1], trace.h[-1, 0, :, -1]
+    bwd_start, bwd_last = trace.h[-1, 1, :, 0], trace.h[-1, 1, rows, trace.lengths - 1]
+    mistakes = {
+        "step T-1 is padding for the shorter sequences (its h is zero): read the forward h at "
+        "step lengths - 1": torch.cat([fwd_pad, bwd_start], -1),
+        "the backward direction reads right to left, so its final state is at step 0, not at "
+        "the last step": torch.cat([fwd_real, bwd_last], -1),
+        "both mistakes at once, as output[:, -1] does: padded last step and backward at the end": (
+            torch.cat([fwd_pad, trace.h[-1, 1, :, -1]], -1)
+        ),
+        "the directions are swapped: forward first, then backward": torch.cat(
+            [bwd_start, fwd_real], -1
+        ),
+    }
+    for hint, wrong in mistakes.items():
+        if torch.allclose(result.double(), wrong.double(), atol=1e-6):
+            fb.lines[-1] = (False, fb.lines[-1][1], hint)
+            return fb
+    fb.lines[-1] = (
+        False,
+        fb.lines[-1][1],
+        "forward: trace.h[-1, 0, rows, lengths - 1]; backward: trace.h[-1, 1, :, 0]",
+    )
+    return fb
