@@ -36,9 +36,53 @@ STUBS = {
 }
 
 
+def _calls_the_module(mha: nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
+    return mha(x, x, x, need_weights=True, average_attn_weights=False)[1]
+
+
+WRONG = {
+    "build_causal_mask": {
+        "inverted": (lambda t: torch.ones(t, t, dtype=torch.bool).tril(), "inverted"),
+        "diagonal blocked": (lambda t: torch.ones(t, t, dtype=torch.bool).triu(), "diagonal"),
+        "float 0/1": (lambda t: torch.ones(t, t).triu(1), "float attn_mask is *added*"),
+        "fixed size": (lambda t: reference_causal_mask(5), "not a fixed size"),
+    },
+    "build_padding_mask": {
+        "inverted": (lambda lengths, t: ~reference_padding_mask(lengths, t), "inverted"),
+        "longest length": (
+            lambda lengths, t: reference_padding_mask(lengths, int(lengths.max())),
+            "use seq_len columns",
+        ),
+        "off by one": (
+            lambda lengths, t: torch.arange(t).unsqueeze(0) > lengths.unsqueeze(1),
+            "t >= lengths[b]",
+        ),
+        "float mask": (lambda lengths, t: reference_padding_mask(lengths, t).float(), "boolean"),
+    },
+    "head_weights": {
+        "calls the module": (_calls_the_module, "by hand"),
+        "no scaling": (None, "divide the scores by sqrt(head_dim)"),
+        "sqrt(embed_dim)": (None, "not sqrt(embed_dim)"),
+        "no biases": (None, "add in_proj_bias"),
+        "heads averaged": (None, "heads were averaged"),
+    },
+}
+
+
 @pytest.mark.parametrize(("tag", "name", "checker", "reference"), EXERCISES)
 def test_checker_contract(tag, name, checker, reference):
-    assert_checker_contract(NOTEBOOK, tag, name, checker, reference, [STUBS[name]])
+    wrong = dict(WRONG[name])
+    if name == "head_weights":
+        variants = {
+            "no scaling": _variant(scale="none"),
+            "sqrt(embed_dim)": _variant(scale="embed"),
+            "no biases": _variant(bias=False),
+            "heads averaged": _variant(average=True),
+        }
+        wrong = {k: (variants.get(k, answer), named) for k, (answer, named) in wrong.items()}
+    assert_checker_contract(
+        NOTEBOOK, tag, name, checker, reference, [STUBS[name]], wrong_answers=wrong
+    )
     assert "[no]" in str(checker(STUBS[name]))  # the stub's failure is itemised, not just flagged
 
 
@@ -91,3 +135,28 @@ def test_head_weights_hints_name_the_mistake(variant, hint):
     assert not feedback.passed
     assert hint in str(feedback)
     assert check_head_weights(_variant()).passed
+
+
+def test_causal_mask_accepts_a_float_minus_inf_mask():
+    def float_mask(t):
+        return torch.zeros(t, t).masked_fill(reference_causal_mask(t), float("-inf"))
+
+    feedback = check_causal_mask(float_mask)
+    assert feedback.passed, str(feedback)
+    assert "float 0 / -inf" in str(feedback)
+
+
+def test_head_weights_without_the_key_bias_still_passes():
+    """q . b_k is the same for every key of a query, so the softmax cancels it (the notebook says so)."""
+
+    def no_key_bias(mha, x):
+        b, t, e = x.shape
+        h, d = mha.num_heads, e // mha.num_heads
+        bias = mha.in_proj_bias.clone()
+        bias[e : 2 * e] = 0  # drop b_k only
+        q, k, _ = nn.functional.linear(x, mha.in_proj_weight, bias).chunk(3, dim=-1)
+        q = q.view(b, t, h, d).transpose(1, 2)  # (B, H, T, d)
+        k = k.view(b, t, h, d).transpose(1, 2)  # (B, H, T, d)
+        return (q @ k.transpose(-2, -1) / math.sqrt(d)).softmax(dim=-1)
+
+    assert check_head_weights(no_key_bias).passed

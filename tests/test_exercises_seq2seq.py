@@ -11,6 +11,66 @@ from tests.notebook_tools import assert_checker_contract, find_notebook
 
 NOTEBOOK = find_notebook("05")
 
+
+def _no_tanh(q, k, W_q, W_k, v):
+    return v(W_q(q).unsqueeze(1) + W_k(k)).squeeze(-1)
+
+
+def _tanh_after_v(q, k, W_q, W_k, v):
+    return torch.tanh(v(W_q(q).unsqueeze(1) + W_k(k))).squeeze(-1)
+
+
+def _summed(q, k, W_q, W_k, v):
+    return torch.tanh(W_q(q).unsqueeze(1) + W_k(k)).sum(-1)
+
+
+def _not_squeezed(q, k, W_q, W_k, v):
+    return v(torch.tanh(W_q(q).unsqueeze(1) + W_k(k)))
+
+
+def _unmasked(scores, values, mask):
+    w = torch.softmax(scores, dim=-1)
+    return (w.unsqueeze(-1) * values).sum(1), w
+
+
+def _masked_after_softmax(scores, values, mask):
+    w = torch.softmax(scores, dim=-1) * mask
+    return (w.unsqueeze(-1) * values).sum(1), w
+
+
+def _softmax_over_batch(scores, values, mask):
+    w = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=0)
+    return (w.unsqueeze(-1) * values).sum(1), w
+
+
+def _mean_context(scores, values, mask):
+    return values.mean(dim=1), ex.masked_attention_solution(scores, values, mask)[1]
+
+
+WRONG = {
+    "additive_scores": {
+        "no tanh": (_no_tanh, "apply torch.tanh"),
+        "tanh after v": (_tanh_after_v, "tanh goes inside"),
+        "sum instead of v": (_summed, "project with v"),
+        "v's axis kept": (_not_squeezed, ".squeeze(-1)"),
+    },
+    "masked_attention": {
+        "no mask": (_unmasked, "-inf"),
+        "mask after softmax": (_masked_after_softmax, "mask before the softmax"),
+        "softmax over the batch": (_softmax_over_batch, "dim=-1"),
+        "mean of the values": (_mean_context, "not a plain mean"),
+    },
+    "make_decoder_inputs": {
+        "unshifted target": (lambda target, start: target, "a leak"),
+        "shifted left": (
+            lambda target, start: torch.cat([target[:, 1:], start.unsqueeze(1)], dim=1),
+            "the first decoder input is `start`",
+        ),
+        "float ids": (lambda t, s: ex.shift_right_solution(t, s).float(), "int64"),
+        "no start token": (lambda target, start: target[:, :-1], "prepend start"),
+    },
+}
+
 CASES = [
     # (starter tag, function name in the starter, checker, reference solution)
     (
@@ -36,7 +96,7 @@ def text(feedback) -> str:
 @pytest.mark.parametrize(("tag", "name", "checker", "solution"), CASES)
 def test_checker_contract(tag, name, checker, solution):
     # trivial stubs of each exercise are tested one by one below, with the hints they should get
-    assert_checker_contract(NOTEBOOK, tag, name, checker, solution)
+    assert_checker_contract(NOTEBOOK, tag, name, checker, solution, wrong_answers=WRONG[name])
     assert "all checks passed" in text(checker(solution))
 
 
@@ -87,7 +147,7 @@ def test_masked_attention_stubs_and_mistakes():
         return (w.unsqueeze(-1) * values).sum(1), w
 
     fb = ex.check_masked_attention(masked_after_softmax)
-    assert not fb.passed and "[no]  every row of weights sums to 1" in text(fb)
+    assert not fb.passed and "rows no longer sum to 1" in text(fb)
 
     fb = ex.check_masked_attention(lambda s, v, m: ex.masked_attention_solution(s, v, m)[1])
     assert not fb.passed and "expected a pair (context, weights)" in text(fb)

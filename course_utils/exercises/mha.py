@@ -4,9 +4,11 @@
 2. ``padding_mask(lengths, seq_len)``: the boolean ``key_padding_mask`` that hides padding.
 3. ``head_weights(mha, x)``: per-head attention weights computed by hand from the module's projections.
 
-Each checker runs the learner's function on cases with known answers, compares with PyTorch's own
-``nn.MultiheadAttention`` where it can, and returns a :class:`~course_utils.feedback.Feedback` with
-hints for the usual mistakes.
+Each checker runs the learner's function on cases with known answers, compares what it computes with
+PyTorch's own ``nn.MultiheadAttention`` on the same weights and inputs, and returns a
+:class:`~course_utils.feedback.Feedback` whose hints name the usual mistakes. Exercise 3 hands the
+learner a module whose ``forward`` is switched off, so "by hand" cannot be passed by calling it.
+Every checker is wrapped in :func:`~course_utils.feedback.checker` (the learner's RNG is untouched).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..feedback import Feedback, ran
+from ..feedback import Feedback, checker, ran
 
 __all__ = [
     "check_causal_mask",
@@ -70,20 +72,40 @@ def _boolean_mask(
     return mask.bool()
 
 
+def _as_blocked(mask: torch.Tensor) -> torch.Tensor | None:
+    """A causal ``attn_mask`` as booleans (True = blocked): bool as is, a float mask of 0 / -inf.
+
+    PyTorch accepts both: a boolean mask blocks where True; a float mask is *added* to the scores,
+    so only ``-inf`` blocks (and ``0`` keeps). Any other float value (a 0/1 mask) only nudges the
+    scores: None.
+    """
+    if mask.dtype == torch.bool:
+        return mask
+    if mask.is_floating_point():
+        blocked = torch.isneginf(mask)
+        return blocked if bool(((mask == 0) | blocked).all()) else None
+    return None
+
+
+@checker
 def check_causal_mask(fn: Callable[[int], torch.Tensor]) -> Feedback:
-    """Check ``fn(seq_len) -> (T, T)`` bool mask, True where attention is *not* allowed."""
+    """Check ``fn(seq_len) -> (T, T)`` mask: bool True (or float ``-inf``) where attention is blocked."""
     fb = Feedback("Exercise 6.1 - a causal mask")
     mask = fb.call(fn, 5)
-    mask_bool = _boolean_mask(
-        fb,
-        mask,
-        (5, 5),
-        "causal_mask(5)",
-        shape_hint="one row per query, one column per key",
-        dtype_hint="a float attn_mask is *added* to the scores (0 keeps, -inf blocks); use "
-        "booleans where True means 'do not attend'",
-    )
-    if mask_bool is None:
+    if not ran(mask) or not fb.check_tensor(mask):
+        return fb
+    if not fb.check_shape(
+        mask, (5, 5), "causal_mask(5)", hint="one row per query, one column per key"
+    ):
+        return fb
+    mask_bool = _as_blocked(mask)
+    if not fb.check(
+        mask_bool is not None,
+        f"the mask is a valid attn_mask ({'boolean' if mask.dtype == torch.bool else 'float 0 / -inf'})",
+        failure=f"the mask has dtype {mask.dtype} with values other than 0 and -inf",
+        hint="a float attn_mask is *added* to the scores (0 keeps, -inf blocks), so a 0/1 mask "
+        "only nudges them; use booleans where True means 'do not attend' (or 0 and -inf)",
+    ):
         return fb
     expected = reference_causal_mask(5)
     if torch.equal(mask_bool, ~expected):
@@ -107,10 +129,13 @@ def check_causal_mask(fn: Callable[[int], torch.Tensor]) -> Feedback:
         return fb
     one = fb.call(fn, 1)
     if ran(one):
+        blocked = _as_blocked(one) if isinstance(one, torch.Tensor) else None
         fb.check(
-            isinstance(one, torch.Tensor) and tuple(one.shape) == (1, 1) and not bool(one.any()),
+            blocked is not None and tuple(one.shape) == (1, 1) and not bool(blocked.any()),
             "causal_mask(1) is a single allowed entry",
-            hint="a one-step sequence has nothing in its future",
+            failure="causal_mask(1) is not a single allowed entry",
+            hint="build the mask from seq_len, not a fixed size: a one-step sequence has nothing "
+            "in its future",
         )
     # In use: the output at step t must not change when later steps change.
     torch.manual_seed(0)
@@ -119,7 +144,8 @@ def check_causal_mask(fn: Callable[[int], torch.Tensor]) -> Feedback:
     x_changed = x.clone()
     x_changed[:, 4:] = torch.randn(2, 2, 8)
     mask6 = fb.call(fn, 6)
-    if ran(mask6) and isinstance(mask6, torch.Tensor) and mask6.dtype == torch.bool:
+    valid6 = isinstance(mask6, torch.Tensor) and tuple(mask6.shape) == (6, 6)
+    if ran(mask6) and valid6 and _as_blocked(mask6) is not None:
         with torch.no_grad():
             a = mha(x, x, x, attn_mask=mask6, need_weights=False)[0]
             b = mha(x_changed, x_changed, x_changed, attn_mask=mask6, need_weights=False)[0]
@@ -133,6 +159,7 @@ def check_causal_mask(fn: Callable[[int], torch.Tensor]) -> Feedback:
     return fb
 
 
+@checker
 def check_padding_mask(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Feedback:
     """Check ``fn(lengths, seq_len) -> (B, T)`` bool mask, True at padding."""
     fb = Feedback("Exercise 6.2 - a key padding mask")
@@ -144,7 +171,8 @@ def check_padding_mask(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Feedb
         (3, 5),
         "padding_mask(lengths=[3, 5, 1], seq_len=5)",
         shape_hint="one row per sequence, one column per (padded) step",
-        dtype_hint="compare step numbers with lengths: the result of >= is already boolean",
+        dtype_hint="we ask for a boolean key_padding_mask (a float one is *added* to the scores and "
+        "turns off PyTorch's fast path): compare step numbers with lengths, >= is already boolean",
     )
     if mask_bool is None:
         return fb
@@ -174,21 +202,38 @@ def check_padding_mask(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Feedb
     return fb
 
 
+class _ByHandOnly(nn.MultiheadAttention):
+    """An ``nn.MultiheadAttention`` whose ``forward`` is switched off: the weights must be computed."""
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError(
+            "this exercise computes the weights by hand: do not call mha(...) (its forward is "
+            "switched off here); start from mha.in_proj_weight and mha.in_proj_bias"
+        )
+
+
+@checker
 def check_head_weights(
     fn: Callable[[nn.MultiheadAttention, torch.Tensor], torch.Tensor],
 ) -> Feedback:
-    """Check ``fn(mha, x) -> (B, H, T, T)`` per-head weights against PyTorch's own module."""
+    """Check ``fn(mha, x) -> (B, H, T, T)`` per-head weights against PyTorch's own module.
+
+    The learner gets a module whose ``forward`` raises, so calling the module is no way through;
+    the reference weights come from ``nn.MultiheadAttention.forward`` on the same parameters.
+    """
     fb = Feedback("Exercise 6.3 - attention weights per head, by hand")
     torch.manual_seed(1)
-    mha = nn.MultiheadAttention(12, 3, batch_first=True).eval()
+    mha = _ByHandOnly(12, 3, batch_first=True).eval()
     with torch.no_grad():
-        mha.in_proj_bias.normal_(0, 0.5)  # non-zero biases, so forgetting them shows
+        mha.in_proj_bias.normal_(0, 0.5)  # non-zero biases, so forgetting the query's shows
     x = torch.randn(2, 5, 12)
     with torch.no_grad():
         result = fb.call(fn, mha, x)
         if not ran(result) or not fb.check_tensor(result):
             return fb
-        expected = mha(x, x, x, need_weights=True, average_attn_weights=False)[1]  # (B, H, T, T)
+        expected = nn.MultiheadAttention.forward(
+            mha, x, x, x, need_weights=True, average_attn_weights=False
+        )[1]  # (B, H, T, T)
     if tuple(result.shape) == (2, 5, 5):
         fb.fail(
             "got (B, T, T): the heads were averaged",

@@ -4,9 +4,11 @@
 2. :func:`check_masked_attention`: softmax over the real source steps only, then the context.
 3. :func:`check_shift_right`: the decoder inputs of teacher forcing, ``[start, y_0 .. y_{T-2}]``.
 
-Each checker runs the learner's function on cases with a known answer and returns a
-:class:`~course_utils.feedback.Feedback` that names the likely mistake (a missing ``tanh``, the query
-not broadcast over the keys, padding that still gets weight, the target fed unshifted) and the fix.
+Each checker runs the learner's function and the reference on the same weights and inputs, compares
+what they compute, and returns a :class:`~course_utils.feedback.Feedback` that names the likely
+mistake (a missing ``tanh``, ``tanh`` after ``v``, a sum in place of ``v``, padding that still gets
+weight, a mask applied after the softmax, the target fed unshifted) and the fix. Every checker is
+wrapped in :func:`~course_utils.feedback.checker`, so the learner's random state is left as it was.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..feedback import Feedback, ran
+from ..feedback import Feedback, checker, ran
 from ..seeding import seeded
 from ..seq2seq import BahdanauAttention, shift_right
 
@@ -66,6 +68,7 @@ def _attention_case(seed: int = 0, b: int = 3, s: int = 5, hq: int = 6, hk: int 
     return attention, query, keys
 
 
+@checker
 def check_additive_scores(
     fn: Callable[[torch.Tensor, torch.Tensor, nn.Linear, nn.Linear, nn.Linear], torch.Tensor],
 ) -> Feedback:
@@ -93,10 +96,25 @@ def check_additive_scores(
     ):
         return fb
     with torch.no_grad():
-        no_tanh = attention.v(attention.W_q(query).unsqueeze(1) + attention.W_k(keys)).squeeze(-1)
-    if torch.allclose(result, no_tanh, atol=1e-5):
-        fb.fail("the scores are a linear function of q and k", "apply torch.tanh before v")
-        return fb
+        summed = attention.W_q(query).unsqueeze(1) + attention.W_k(keys)  # (B, S, A)
+        mistakes = {
+            "the scores are a linear function of q and k": (
+                attention.v(summed).squeeze(-1),
+                "apply torch.tanh before v",
+            ),
+            "tanh is applied after v, so every score lies in (-1, 1)": (
+                torch.tanh(attention.v(summed)).squeeze(-1),
+                "tanh goes inside: v(torch.tanh(W_q(q) + W_k(k)))",
+            ),
+            "the features are summed instead of projected with v": (
+                torch.tanh(summed).sum(-1),
+                "project with v (a learned vector), do not sum the features: v(torch.tanh(...))",
+            ),
+        }
+    for message, (wrong, hint) in mistakes.items():
+        if torch.allclose(result.detach(), wrong, atol=1e-5):
+            fb.fail(message, hint)
+            return fb
     fb.check_close(
         result.detach(),
         expected,
@@ -106,6 +124,7 @@ def check_additive_scores(
     return fb
 
 
+@checker
 def check_masked_attention(
     fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
 ) -> Feedback:
@@ -135,8 +154,15 @@ def check_masked_attention(
         return fb
     if not fb.check_shape(weights, (3, 6), "weights", hint="one weight per source step: (B, S)"):
         return fb
+    after = torch.softmax(scores, dim=-1) * mask  # the mask applied after the softmax
+    if torch.allclose(weights.detach(), after, atol=1e-6):
+        fb.fail(
+            "the mask was applied after the softmax: rows no longer sum to 1",
+            "mask before the softmax: scores.masked_fill(~mask, float('-inf')), then softmax",
+        )
+        return fb
     fb.check(
-        torch.allclose(weights.sum(-1), torch.ones(3), atol=1e-5),
+        torch.allclose(weights.detach().sum(-1), torch.ones(3), atol=1e-5),
         "every row of weights sums to 1",
         hint="softmax over the source steps: dim=-1",
     )
@@ -158,11 +184,13 @@ def check_masked_attention(
         context.detach(),
         expected_ctx,
         "context",
-        hint="context = sum over steps of weights * values: (B, S, 1) * (B, S, H), sum dim 1",
+        hint="context = sum over steps of weights * values (not a plain mean of the values): "
+        "(B, S, 1) * (B, S, H), sum dim 1",
     )
     return fb
 
 
+@checker
 def check_shift_right(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
     """Check ``fn(target, start) -> decoder_inputs (B, T)`` for teacher forcing."""
     fb = Feedback("Exercise 3 - decoder inputs for teacher forcing")
