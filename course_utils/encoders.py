@@ -87,9 +87,26 @@ class Encoder:
         )
 
     @property
-    def pooler_pretrained(self) -> bool:
-        """Whether the pooler (dense + tanh on [CLS]) came from the checkpoint, not a random init."""
+    def pooler_in_checkpoint(self) -> bool:
+        """Whether the checkpoint stored pooler weights (dense + tanh on [CLS]), so none were drawn
+        at load time. Stored is not trained: see :attr:`pooler_pretrained`."""
         return not any(key.startswith("pooler") for key in self.missing_keys)
+
+    @property
+    def pooler_pretrained(self) -> bool:
+        """Whether the pooler looks **trained**: stored in the checkpoint and its bias not all 0.
+
+        A trained bias is never exactly 0 in every coordinate; a freshly initialised one is (BERT
+        initialises biases to 0). all-MiniLM-L6-v2 stores a pooler that sentence-transformers never
+        trained (it pools by the mean of the tokens): all 384 biases are exactly 0 and the weights
+        have the spectrum of a random Gaussian matrix, so this is ``False`` for it.
+        """
+        pooler = getattr(self.model, "pooler", None)
+        dense = getattr(pooler, "dense", None)
+        bias = getattr(dense, "bias", None)
+        if not self.pooler_in_checkpoint or bias is None:
+            return False
+        return bool(bias.detach().abs().max() > 0)
 
     @property
     def device(self) -> torch.device:
@@ -279,6 +296,8 @@ class Encoded:
         cls_per_layer: ``(N, L+1, H)`` float32, the [CLS] state of the embedding output and of every
             layer; ``cls_per_layer[:, -1]`` is the last layer's [CLS] hidden state.
         pooler_output: ``(N, H)`` float32, ``tanh(W h_[CLS] + b)``: what ``bert(input_ids)[1]`` returns.
+        mean_per_layer: ``(N, L+1, H)`` float32, the mean of the real tokens' states of every hidden
+            state (embedding output first): mean pooling at every depth, for pooling across layers.
         attentions: ``(N, L, heads, T, T)`` float32 attention weights, only when
             ``encode(..., attentions=True)``; rows and columns of padding are 0.
         special_tokens_mask: ``(N, T)`` bool, True at [CLS], [SEP] (and padding).
@@ -293,6 +312,7 @@ class Encoded:
     attentions: torch.Tensor | None
     special_tokens_mask: torch.Tensor
     token_strings: list[list[str]] = field(repr=False, default_factory=list)
+    mean_per_layer: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -327,6 +347,7 @@ class Encoded:
             attentions=None if self.attentions is None else self.attentions[idx],
             special_tokens_mask=self.special_tokens_mask[idx],
             token_strings=[self.token_strings[i] for i in idx.tolist()],
+            mean_per_layer=None if self.mean_per_layer is None else self.mean_per_layer[idx],
         )
 
 
@@ -341,6 +362,7 @@ class _Entry:
     cls: torch.Tensor  # (L+1, H)
     pooler: torch.Tensor  # (H,)
     attn: torch.Tensor | None  # (L, heads, t, t)
+    means: torch.Tensor  # (L+1, H): mean of the real tokens' states per hidden state
 
 
 def encode(
@@ -454,6 +476,8 @@ def _compute(
         )
         hidden = [h.float().cpu() for h in out.hidden_states]  # L+1 x (B, T, H)
         cls = torch.stack([h[:, 0] for h in hidden], dim=1)  # (B, L+1, H)
+        real = mask.float().cpu().unsqueeze(-1)  # (B, T, 1)
+        means = torch.stack([(h * real).sum(1) / real.sum(1) for h in hidden], dim=1)  # (B, L+1, H)
         pooler = out.pooler_output.float().cpu() if out.pooler_output is not None else cls[:, -1]
         attn = None
         if attentions:
@@ -473,6 +497,7 @@ def _compute(
                 cls=cls[row].clone(),
                 pooler=pooler[row].clone(),
                 attn=None if attn is None else attn[row, :, :, :t, :t].clone(),
+                means=means[row].clone(),
             )
 
 
@@ -518,4 +543,5 @@ def _assemble(
         attentions=attn,
         special_tokens_mask=special | (attention_mask == 0),
         token_strings=token_strings,
+        mean_per_layer=torch.stack([e.means for e in entries]),
     )

@@ -52,6 +52,12 @@ def test_encode_matches_a_direct_model_call(tiny):
             out.cls_per_layer[:, layer], ref.hidden_states[layer][:, 0], atol=1e-5, rtol=1e-4
         )
     torch.testing.assert_close(out.pooler_output, ref.pooler_output, atol=1e-5, rtol=1e-4)
+    assert out.mean_per_layer.shape == (n, 3, 16)
+    for layer in range(3):  # mean pooling at every depth, over the real tokens only
+        m = mask[..., None].float()
+        expected = (ref.hidden_states[layer] * m).sum(1) / m.sum(1)
+        torch.testing.assert_close(out.mean_per_layer[:, layer], expected, atol=1e-5, rtol=1e-4)
+    assert out.select([1]).mean_per_layer.shape == (1, 3, 16)
     assert out.attentions.shape == (n, 2, 4, t, t)
     real = mask.bool()
     for i in range(n):
@@ -121,6 +127,17 @@ def test_bad_input_is_explained(tiny):
         encode(tiny, TEXTS, progress=False, use_attention_mask=False)
 
 
+def test_a_random_pooler_is_not_pretrained(tiny):
+    """Stored or drawn at load, a pooler whose biases are all 0 has never been trained."""
+    assert tiny.pooler_in_checkpoint and not tiny.pooler_pretrained
+    with torch.no_grad():
+        tiny.model.pooler.dense.bias.add_(0.01)
+    assert tiny.pooler_pretrained
+    assert not Encoder.from_parts(
+        tiny.model, tiny.tokenizer, missing_keys=["pooler.dense.bias"]
+    ).pooler_pretrained
+
+
 def test_sdpa_model_is_refused():
     with pytest.raises(ValueError, match="attn_implementation='eager'"):
         tiny_encoder(attn_implementation="sdpa")
@@ -148,13 +165,15 @@ def test_unknown_name_fails_fast_when_hub_unreachable(monkeypatch):
 
 
 def test_packaged_default_encoder_offline():
-    """The real all-MiniLM-L6-v2: 6 layers, 12 heads, 384 wide, eager, pooler from the checkpoint."""
+    """The real all-MiniLM-L6-v2: 6 layers, 12 heads, 384 wide, eager; its pooler is stored, untrained."""
     enc = load_encoder()
     assert load_encoder() is enc  # loaded once
     assert (enc.num_layers, enc.num_heads, enc.hidden_size) == (6, 12, 384)
     assert enc.model.config._attn_implementation == "eager"
     assert not enc.model.training
-    assert enc.missing_keys == () and enc.pooler_pretrained
+    assert enc.missing_keys == () and enc.pooler_in_checkpoint
+    # stored, never trained: every bias exactly 0 (sentence-transformers pools by the token mean)
+    assert torch.count_nonzero(enc.model.pooler.dense.bias) == 0 and not enc.pooler_pretrained
     out = encode(enc, ["Profits did not fall."], attentions=True, progress=False)
     assert out.tokens(0, skip_special=True) == ["profits", "did", "not", "fall", "."]
     assert out.attentions.shape == (1, 6, 12, 7, 7)

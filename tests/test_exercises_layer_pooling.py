@@ -16,18 +16,67 @@ from course_utils.exercises.layer_pooling import (
 )
 from tests.notebook_tools import assert_checker_contract, find_notebook
 
+
+def _in_place(score_fn, x, k, baseline):
+    full = score_fn(x)
+    x[:, k] = baseline[k]
+    return full - score_fn(x)
+
+
 EXERCISES = [
-    ("starter-final-states", "final_states", check_final_states, final_states_solution),
-    ("starter-scalar-mix", "scalar_mix", check_scalar_mix, scalar_mix_solution),
-    ("starter-ablate-layer", "ablate_layer", check_ablate_layer, ablate_layer_solution),
+    (
+        "starter-final-states",
+        "final_states",
+        check_final_states,
+        final_states_solution,
+        {
+            "seed's out[:, -1, :]": (lambda out, d: out[:, -1, :], "out[:, -1, :]"),
+            "halves swapped": (
+                lambda out, d: torch.cat([out[:, 0, :d], out[:, -1, d:]], -1),
+                "out[:, -1, :D]",
+            ),
+            "both read at position 0": (lambda out, d: out[:, 0, :], "out[:, -1, :D]"),
+        },
+    ),
+    (
+        "starter-scalar-mix",
+        "scalar_mix",
+        check_scalar_mix,
+        scalar_mix_solution,
+        {
+            "plain mean": (lambda x, w, g: g * x.mean(dim=1), "plain mean"),
+            "no softmax": (lambda x, w, g: g * (w.view(1, -1, 1) * x).sum(dim=1), "softmax"),
+            "no gamma": (lambda x, w, g: scalar_mix_solution(x, w, 1.0), "gamma"),
+        },
+    ),
+    (
+        "starter-ablate-layer",
+        "ablate_layer",
+        check_ablate_layer,
+        ablate_layer_solution,
+        {
+            "in place": (_in_place, "in place"),
+            "sign flipped": (lambda f, x, k, b: -ablate_layer_solution(f, x, k, b), "sign"),
+            "zeros, not the baseline": (
+                lambda f, x, k, b: ablate_layer_solution(f, x, k, torch.zeros_like(b)),
+                "baseline",
+            ),
+        },
+    ),
 ]
 IDS = [e[1] for e in EXERCISES]
 
 
-@pytest.mark.parametrize(("tag", "name", "checker", "solution"), EXERCISES, ids=IDS)
-def test_checker_contract(tag, name, checker, solution):
-    # trivial stubs and common mistakes are tested one by one below, with their hints
-    assert_checker_contract(find_notebook("08"), tag, name, checker, solution)
+@pytest.mark.parametrize(("tag", "name", "checker", "solution", "wrong"), EXERCISES, ids=IDS)
+def test_checker_contract(tag, name, checker, solution, wrong):
+    stubs = {
+        "final_states": [lambda out, d: torch.zeros(out.shape[0], 2 * d)],
+        "scalar_mix": [lambda x, w, g: torch.zeros(x.shape[0], x.shape[2])],
+        "ablate_layer": [lambda f, x, k, b: torch.zeros(x.shape[0])],
+    }[name]
+    assert_checker_contract(
+        find_notebook("08"), tag, name, checker, solution, stubs, wrong_answers=wrong
+    )
     assert "well done" in str(checker(solution))
 
 

@@ -150,3 +150,30 @@ def test_embedding_cls_spread_flags_a_constant_layer(feats):
     spread = embedding_cls_spread(feats)
     assert spread.shape == (L + 1,)
     assert spread[0] == 0 and torch.all(spread[1:] > 0)
+
+
+def test_layer_standardizer_uses_training_statistics_and_zeroes_constant_features():
+    from course_utils.layer_pooling import LayerStandardizer
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 4, 6, generator=g) * torch.tensor([0.0, 1e-3, 1.0, 5.0]).view(1, 4, 1)
+    x = x + 3.0  # layer 0 is constant, like the embedding output's [CLS]
+    std = LayerStandardizer.fit(x)
+    z = std(x)
+    assert torch.equal(z[:, 0], torch.zeros_like(z[:, 0]))
+    torch.testing.assert_close(z[:, 1:].mean(0), torch.zeros(3, 6), atol=1e-3, rtol=0)
+    torch.testing.assert_close(z[:, 1:].std(0), torch.ones(3, 6), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="hidden states"):
+        std(x[:, :3])
+
+
+def test_shuffle_layers_breaks_only_the_chosen_layers():
+    from course_utils.layer_pooling import shuffle_layers
+
+    x = torch.arange(8 * 3 * 2, dtype=torch.float32).view(8, 3, 2)
+    out = shuffle_layers(x, [2], generator=torch.Generator().manual_seed(1))
+    assert torch.equal(out[:, :2], x[:, :2]) and not torch.equal(out[:, 2], x[:, 2])
+    assert sorted(out[:, 2, 0].tolist()) == sorted(x[:, 2, 0].tolist())  # same vectors, other rows
+    assert torch.equal(x, torch.arange(48, dtype=torch.float32).view(8, 3, 2))  # x untouched
+    with pytest.raises(ValueError, match="layers must be"):
+        shuffle_layers(x, [3])

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from ..feedback import Feedback, ran
+from ..feedback import Feedback, checker, ran
 
 
 def _padded_batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,6 +35,7 @@ def masked_mean_pool_solution(x: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     return (x * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
 
 
+@checker
 def check_masked_mean_pool(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
     """Check the learner's masked mean: shape, values, and blindness to what the padding holds."""
     fb = Feedback("Exercise 1 - masked mean pooling")
@@ -47,12 +48,25 @@ def check_masked_mean_pool(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     ):
         return fb
     expected = masked_mean_pool_solution(x, mask)
-    if torch.allclose(out, x.mean(dim=1), atol=1e-6):
-        fb.fail(
-            "the result equals x.mean(dim=1): the padding is averaged in",
+    m = mask.to(x.dtype).unsqueeze(-1)  # (N, T, 1)
+    mistakes = {
+        "the result equals x.mean(dim=1): the padding is averaged in": (
+            x.mean(dim=1),
             "multiply by the mask before summing, and divide by the number of real tokens",
-        )
-        return fb
+        ),
+        "the result is the masked sum: you did not divide by the number of real tokens": (
+            (x * m).sum(dim=1),
+            "divide the sum by mask.sum(dim=1), the number of real tokens of each row",
+        ),
+        "the masked sum divided by T: the padding still counts in the denominator": (
+            (x * m).sum(dim=1) / x.shape[1],
+            "divide by the number of real tokens, mask.sum(dim=1), not by T",
+        ),
+    }
+    for message, (wrong, hint) in mistakes.items():
+        if torch.allclose(out, wrong, atol=1e-6):
+            fb.fail(message, hint)
+            return fb
     fb.check_close(
         out,
         expected,
@@ -85,11 +99,12 @@ def last_real_output_solution(outputs: torch.Tensor, mask: torch.Tensor) -> torc
     return outputs.gather(1, index).squeeze(1)
 
 
+@checker
 def check_last_real_output(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
     """Check against packing: for a one-layer LSTM, the last real output equals the packed ``h_n``."""
     fb = Feedback("Exercise 2 - the output at the last real token")
     x, mask = _padded_batch(2)
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # the checker decorator restores the learner's RNG afterwards
     lstm = nn.LSTM(5, 3, batch_first=True)
     with torch.no_grad():
         outputs, _ = lstm(x)  # (4, 7, 3): padding steps included, as the seed runs it
@@ -104,6 +119,21 @@ def check_last_real_output(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         fb.fail(
             "the result equals outputs[:, -1]: three of the four sentences are read at padding",
             "find each row's last real index as mask.sum(dim=1) - 1 and gather there",
+        )
+        return fb
+    lengths = mask.long().sum(dim=1)
+    rows = torch.arange(len(lengths))
+    off_by_one = outputs[rows, lengths.clamp_max(outputs.shape[1] - 1)]  # one step too far
+    if torch.allclose(got, off_by_one, atol=1e-6):
+        fb.fail(
+            "off by one: you read the step after the last real token (mask.sum(dim=1) is a length)",
+            "the index of the last real token is mask.sum(dim=1) - 1",
+        )
+        return fb
+    if torch.allclose(got, outputs[:, 0], atol=1e-6):
+        fb.fail(
+            "the result equals outputs[:, 0]: the output after the first token only",
+            "an LSTM's summary of the sentence is at its last real token, mask.sum(dim=1) - 1",
         )
         return fb
     fb.check_close(
@@ -124,6 +154,7 @@ def attention_received_solution(weights: torch.Tensor, key: int) -> torch.Tensor
     return weights[..., key].mean(dim=-1)
 
 
+@checker
 def check_attention_received(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Feedback:
     """Check the attention a key token receives, per layer and head, averaged over the queries."""
     fb = Feedback("Exercise 3 - attention received by one token")
@@ -141,6 +172,12 @@ def check_attention_received(fn: Callable[[torch.Tensor, int], torch.Tensor]) ->
         fb.fail(
             "you averaged the row of the key (what it attends to), not its column",
             "weights[..., q, k] is query q attending to key k: take the column [..., key]",
+        )
+        return fb
+    if torch.allclose(got, weights[..., 2].sum(dim=-1), atol=1e-6):
+        fb.fail(
+            "you summed over the queries instead of taking the mean",
+            "divide by the number of queries: .mean(dim=-1), so the value is a weight in [0, 1]",
         )
         return fb
     fb.check_close(

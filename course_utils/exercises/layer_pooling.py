@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..feedback import Feedback, ran
+from ..feedback import Feedback, checker, ran
 from ..seeding import seeded
 
 __all__ = [
@@ -71,6 +71,7 @@ def _bilstm_case(seed: int = 0, n: int = 5, k: int = 6, h: int = 8, d: int = 4):
     return out, h_n, d
 
 
+@checker
 def check_final_states(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Feedback:
     """Check ``fn(out, lstm_hidden) -> (N, 2 * lstm_hidden)`` against ``nn.LSTM``'s own ``h_n``."""
     fb = Feedback("Exercise 1 - pool a BiLSTM with both final states")
@@ -112,6 +113,7 @@ def check_final_states(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Feedb
     return fb
 
 
+@checker
 def check_scalar_mix(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> Feedback:
     """Check ``fn(cls_per_layer, logits, gamma) -> (N, H)`` on uneven weights and a gamma != 1."""
     fb = Feedback("Exercise 2 - a learned scalar mix of layers")
@@ -154,6 +156,7 @@ def check_scalar_mix(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Ten
     return fb
 
 
+@checker
 def check_ablate_layer(
     fn: Callable[
         [Callable[[torch.Tensor], torch.Tensor], torch.Tensor, int, torch.Tensor], torch.Tensor
@@ -194,6 +197,14 @@ def check_ablate_layer(
                 "the sign is flipped",
                 "importance = score(x) - score(ablated): positive when "
                 "removing the layer lowers the score",
+            )
+            return fb
+        if k == 3 and torch.allclose(
+            result, ablate_layer_solution(score_fn, x, k, torch.zeros_like(baseline)), atol=1e-5
+        ):
+            fb.fail(
+                "you set the layer to zeros, not to its baseline",
+                "use baseline[k] (an average sentence's layer), not zeros: zero is no sentence",
             )
             return fb
         what = "layer 0 (never read): a change of 0" if k == 0 else f"the score drops for layer {k}"
