@@ -98,6 +98,14 @@ def padding_mask(lengths: torch.Tensor, seq_len: int | None = None) -> torch.Ten
     return steps.unsqueeze(0) >= lengths.unsqueeze(1)  # (B, T)
 
 
+def _check_input(x: torch.Tensor, input_size: int) -> None:
+    if x.dim() != 3 or x.shape[-1] != input_size:
+        raise ValueError(
+            f"expected x of shape (batch, seq_len, input_size) = (*, *, {input_size}), "
+            f"got {tuple(x.shape)}"
+        )
+
+
 def _check_padding_mask(mask: torch.Tensor | None, batch: int, seq_len: int) -> None:
     if mask is None:
         return
@@ -256,11 +264,7 @@ class _LSTMSelfAttention(nn.Module):
     def _lstm_and_attention(
         self, x: torch.Tensor, key_padding_mask: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if x.dim() != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"expected x of shape (batch, seq_len, input_size) = (*, *, {self.input_size}), "
-                f"got {tuple(x.shape)}"
-            )
+        _check_input(x, self.input_size)
         batch, seq_len, _ = x.shape
         _check_padding_mask(key_padding_mask, batch, seq_len)
         # A forward LSTM never reads ahead, so trailing padding leaves its real steps untouched.
@@ -439,11 +443,7 @@ class LSTMOnly(nn.Module):
     def forward(
         self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if x.dim() != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"expected x of shape (batch, seq_len, input_size) = (*, *, {self.input_size}), "
-                f"got {tuple(x.shape)}"
-            )
+        _check_input(x, self.input_size)
         lstm_output, _ = self.lstm(x)  # (B, T, H or 2H); trailing padding never reaches real steps
         return self.feedforward(lstm_output)  # (B, T, output_size)
 
@@ -480,11 +480,7 @@ class AttentionOnly(nn.Module):
     def forward(
         self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if x.dim() != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"expected x of shape (batch, seq_len, input_size) = (*, *, {self.input_size}), "
-                f"got {tuple(x.shape)}"
-            )
+        _check_input(x, self.input_size)
         batch, seq_len, _ = x.shape
         _check_padding_mask(key_padding_mask, batch, seq_len)
         e = self.embed(x)  # (B, T, E)

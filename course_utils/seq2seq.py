@@ -3,11 +3,11 @@
 Bahdanau et al. (2015) score every encoder output ``h_j`` against the decoder's previous state
 ``q = s_{t-1}``::
 
-    e_tj = w^T tanh(W_q q + W_k h_j)        a_t = softmax_j(e_tj)        c_t = sum_j a_tj h_j
+    e_tj = v^T tanh(W_q q + W_k h_j)        a_t = softmax_j(e_tj)        c_t = sum_j a_tj h_j
 
 so the decoder gets **one context per step**, a weighted mix of **all** encoder outputs (the keys
-``h_j`` are also the values). The score vector ``w`` is the module's ``v`` layer, the name of the
-article's ``self.V``; it is not a value vector. Seed 001
+``h_j`` are also the values). ``v`` is the learned **score vector** (the ``v`` layer, the article's
+``self.V``, Bahdanau's ``v_a``), never a value: the values mixed into ``c_t`` are the ``h_j``. Seed 001
 (example 3) calls the same layer with the roles swapped: the encoder's last state as the query and the
 decoder's one-step output as the values. The softmax then runs over a single position and every
 weight is exactly 1.0; :class:`SeedBahdanauModel` reproduces that wiring so a notebook can show it.
@@ -65,10 +65,10 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
 
 
 class BahdanauAttention(nn.Module):
-    """Additive attention: ``score(q, k_j) = w^T tanh(W_q q + W_k k_j)``, softmax over the keys.
+    """Additive attention: ``score(q, k_j) = v^T tanh(W_q q + W_k k_j)``, softmax over the keys.
 
-    ``w`` is the weight of the ``v`` layer (a score vector, named after the article's ``V``); the
-    context mixes the **values** ``m_j`` (the keys unless given): ``c = sum_j a_j m_j``.
+    ``v`` is the score vector (the ``v`` layer); the context mixes the **values** ``m_j`` (the keys
+    unless given): ``c = sum_j a_j m_j``.
 
     Args:
         query_size: features of the query (the decoder state), ``Hq``.
@@ -110,7 +110,7 @@ class BahdanauAttention(nn.Module):
     def score(
         self, query: torch.Tensor, keys: torch.Tensor, *, projected_keys: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Unnormalised scores ``e_j = w^T tanh(W_q q + W_k k_j)``, shape ``(B, S)``."""
+        """Unnormalised scores ``e_j = v^T tanh(W_q q + W_k k_j)``, shape ``(B, S)``."""
         _expect_ndim("query", query, 2, "(batch, query_size)")
         if query.shape[-1] != self.query_size:
             raise ValueError(
@@ -386,7 +386,7 @@ class Seq2SeqAttention(nn.Module):
 def with_uniform_attention(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose every :class:`BahdanauAttention` gives uniform weights.
 
-    The score vector ``w`` (the ``v`` layer) is set to zero, so every score is 0 and the softmax
+    The score vector ``v`` is set to zero, so every score is 0 and the softmax
     spreads the weight evenly over the (real, unmasked) source steps. Everything else is the trained
     model. It is the control for reading weights as importance (Jain & Wallace, 2019): if the
     predictions barely change, the learned weights did not matter for them. ``model`` is untouched.
