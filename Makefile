@@ -6,10 +6,11 @@ BIN    := $(VENV)/bin
 # machine whose default index would otherwise pull PyTorch with CUDA.
 PIP_OPTS ?=
 PORT   ?= 8888
+VIZ_PORT ?= 8866
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: course setup setup-dev test lint format notebooks bench clean
+.PHONY: course setup setup-dev test lint format notebooks bench clean visualize
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,9 @@ setup-dev: $(VENV)/.dev-installed         ## plus what the tests need
 course: setup                             ## set up, then open the course in JupyterLab
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) \
 		--LabApp.default_url=/lab/tree/00_welcome.ipynb
+
+visualize: setup                          ## the visualizer app, no code shown (Voila; prints its URL)
+	$(BIN)/voila app/visualizer.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$(VIZ_PORT)
 
 test: setup-dev                           ## set up, then lint and run every test
 	bash scripts/run_tests.sh

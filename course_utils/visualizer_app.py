@@ -1,0 +1,214 @@
+"""The standalone visualizer (``make visualize``): the course's views of its models, with no code.
+
+One sentence, picked from a menu or typed, drives three tabs:
+
+(a) **attention**: the pretrained encoder's self-attention by layer and head, as a heatmap or as
+    token lines (notebook 07's explorer);
+(b) **BERT + LSTM**: the notebook-07 classifier's prediction, and the h, c and gates of its two
+    LSTMs over the sentence's tokens (``inspect``'s state views);
+(c) **layer importance**: which hidden state's [CLS] the notebook-08 BiLSTM pooling relies on, by
+    ablation, gradient x input and integrated gradients, next to the same model **untrained** (the
+    control: what the methods give for a model that learned nothing).
+
+The two classifiers are loaded from ``app/weights/classifiers.pt`` (made by
+``scripts/make_app_weights.py``), so the app starts in seconds and works offline. Built from the
+course's own explorers: :func:`~course_utils.bert_views.bert_attention_explorer`,
+:func:`~course_utils.inspector.inspect`, :func:`~course_utils.importance_plots.importance_explorer`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import torch
+
+__all__ = ["VisualizerApp", "WEIGHTS", "load_models"]
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "app" / "weights" / "classifiers.pt"
+CLASSES = ("negative", "positive")
+
+
+def load_models(encoder, path: Path = WEIGHTS) -> dict[str, Any]:
+    """The app's trained classifiers (float32, eval mode), their untrained twin and the settings."""
+    from .bert_lstm import TokenLSTM
+    from .layer_pooling import LayerStandardizer, make_classifier
+    from .seeding import seeded
+
+    if not Path(path).exists():
+        raise FileNotFoundError(
+            f"{path} is missing: make it with `python scripts/make_app_weights.py` (about a minute)"
+        )
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    H, L = encoder.model.config.hidden_size, encoder.num_layers
+    token = TokenLSTM(H, tuple(saved["token_lstm"]["hidden_sizes"]))
+    token.load_state_dict({k: v.float() for k, v in saved["token_lstm"]["state"].items()})
+
+    def pooling():
+        return make_classifier(
+            saved["pooling"]["name"],
+            num_layers=L,
+            hidden_size=H,
+            lstm_hidden=saved["pooling"]["lstm_hidden"],
+        )
+
+    pool = pooling()
+    pool.load_state_dict({k: v.float() for k, v in saved["pooling"]["state"].items()})
+    with seeded(saved["seed"]):  # the same initial weights the trained model started from
+        untrained = pooling()
+    std = saved["standardizer"]
+    return {
+        "token_lstm": token.eval(),
+        "pooling": pool.eval(),
+        "untrained": untrained.eval(),
+        "standardizer": LayerStandardizer(std["mean"].float(), std["std"].float()),
+        "sentences": list(saved["sentences"]),
+        "test_accuracy": saved["test_accuracy"],
+    }
+
+
+class VisualizerApp(widgets.VBox):
+    """The app's page: a sentence picker and three tabs of views (see the module docstring)."""
+
+    def __init__(self, encoder, models: dict[str, Any], sentences: list[str] | None = None):
+        from .bert_views import bert_attention_explorer
+
+        self.encoder, self.models = encoder, models
+        self.sentences = list(sentences or models["sentences"])
+        self.menu = widgets.Dropdown(
+            options=self.sentences,
+            value=self.sentences[0],
+            description="sentence",
+            layout=widgets.Layout(width="560px"),
+        )
+        self.typed = widgets.Text(
+            placeholder="or type a sentence and press Enter",
+            continuous_update=False,
+            layout=widgets.Layout(width="420px"),
+        )
+        self.attention = bert_attention_explorer(encoder, self.sentences)
+        for name in ("sentence", "own"):  # the page's own picker drives it
+            self.attention.controls[name].layout.display = "none"
+        self.prediction = widgets.HTML()
+        self.states = widgets.Box(layout=widgets.Layout(max_width="100%"))
+        self.importance = widgets.Box(layout=widgets.Layout(max_width="100%"))
+        self.tabs = widgets.Tab(
+            [
+                self.attention,
+                widgets.VBox([self.prediction, self.states]),
+                self.importance,
+            ],
+            layout=widgets.Layout(max_width="100%"),
+        )
+        for k, title in enumerate(("attention", "BERT + LSTM", "layer importance")):
+            self.tabs.set_title(k, title)
+        self.status = widgets.HTML()
+        acc = models["test_accuracy"]
+        intro = widgets.HTML(
+            "<h2 style='margin:4px 0'>LSTMs, attention and BERT: the course's visualizer</h2>"
+            "Pick a sentence or type your own. Encoder: all-MiniLM-L6-v2 (pretrained, offline). "
+            f"Classifiers trained on the course's generated market news (test accuracy: BERT + "
+            f"LSTM {acc['token_lstm']:.2f}, layer pooling {acc['pooling']:.2f})."
+        )
+        super().__init__(
+            [intro, widgets.HBox([self.menu, self.typed], layout=_wrap()), self.status, self.tabs],
+            layout=widgets.Layout(max_width="100%"),
+        )
+        self.menu.observe(self._on_menu, names="value")
+        self.typed.observe(self._on_typed, names="value")
+        self.show(self.sentences[0])
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS) -> VisualizerApp:
+        """Load the encoder and the shipped weights, and build the page (what the app runs)."""
+        from .encoders import load_encoder
+
+        torch.set_num_threads(1)  # small models, shared cores: one thread is fastest
+        encoder = load_encoder()
+        return cls(encoder, load_models(encoder, path))
+
+    @property
+    def text(self) -> str:
+        """The sentence shown now."""
+        return self.typed.value.strip() or self.menu.value
+
+    def _on_menu(self, change: dict) -> None:
+        if change["new"] is None:
+            return
+        if self.typed.value:
+            self.typed.unobserve(self._on_typed, names="value")
+            self.typed.value = ""  # a picked sentence wins over an earlier typed one
+            self.typed.observe(self._on_typed, names="value")
+        self.show(change["new"])
+
+    def _on_typed(self, change: dict) -> None:
+        text = change["new"].strip()
+        if not text:
+            return
+        self.menu.unobserve(self._on_menu, names="value")
+        self.menu.index = None  # the menu names no sentence while a typed one is shown
+        self.menu.observe(self._on_menu, names="value")
+        self.show(text)
+
+    def show(self, text: str) -> None:
+        """Draw every tab for ``text``."""
+        from .encoders import encode
+
+        start = time.perf_counter()
+        try:
+            encoded = encode(self.encoder, [text], attentions=True, progress=False)
+            self.attention.controls["own"].value = text
+            self._classifier(encoded)
+            self._importance(encoded)
+            self.status.value = (
+                f"<small>{len(encoded.tokens(0))} tokens, drawn in "
+                f"{time.perf_counter() - start:.2f} s</small>"
+            )
+        except Exception as exc:  # shown on the page: the app has no cell to print into
+            self.status.value = f"<span style='color:#b00'>Cannot show this sentence: {exc}</span>"
+
+    def _classifier(self, encoded) -> None:
+        from .inspector import inspect
+
+        model = self.models["token_lstm"]
+        tokens = encoded.tokens(0)
+        inspector = inspect(model, encoded.last_hidden_state, encoded.attention_mask)
+        probs = torch.softmax(inspector.output, dim=-1)[0]
+        label = int(probs.argmax())
+        listed = " ".join(f"<code>{k}:{t}</code>" for k, t in enumerate(tokens))
+        self.prediction.value = (
+            f"<b>prediction: {CLASSES[label]}</b> ({probs[label]:.0%}). Below: the h, c and gates "
+            f"of its two LSTMs (pick one) at every token; time step k is token k: {listed}"
+        )
+        self.states.children = [inspector]
+
+    def _importance(self, encoded) -> None:
+        from .importance import ablation_importance, gradient_x_input, integrated_gradients
+        from .importance_plots import importance_explorer
+
+        z = self.models["standardizer"](encoded.cls_per_layer)  # (1, L+1, H)
+        reference = torch.zeros_like(z)  # standardised training mean: the "absent layer"
+        imps, predictions = {}, {}
+        for name, key in (("trained", "pooling"), ("untrained (control)", "untrained")):
+            model = self.models[key]
+            with torch.no_grad():
+                target = model(z).argmax(-1)
+            predictions[name] = target
+            imps[name] = {
+                "ablation": ablation_importance(model, z, target, reference=reference),
+                "gradient x input": gradient_x_input(model, z, target, reference=reference),
+                "integrated gradients": integrated_gradients(
+                    model, z, target, steps=16, reference=reference
+                ),
+            }
+        self.importance.children = [
+            importance_explorer(
+                imps, texts=[encoded.texts[0]], predictions=predictions, class_names=CLASSES
+            )
+        ]
+
+
+def _wrap() -> widgets.Layout:
+    return widgets.Layout(display="flex", flex_flow="row wrap", max_width="100%")

@@ -1,0 +1,54 @@
+"""The visualizer app (``make visualize``): its shipped weights load, every tab draws, the sentence
+picker and the typed text follow each other, the control model is the untrained twin."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+import torch
+
+from course_utils.visualizer_app import WEIGHTS, VisualizerApp, load_models
+from tests.notebook_tools import ROOT
+
+
+@pytest.fixture(scope="module")
+def app():
+    return VisualizerApp.load()
+
+
+def test_weights_are_small_and_shipped():
+    assert WEIGHTS.exists(), "run scripts/make_app_weights.py"
+    assert WEIGHTS.stat().st_size < 1_000_000  # float16, kept small for the repository
+
+
+def test_app_notebook_is_one_code_cell_that_builds_the_page():
+    nb = nbformat.read(ROOT / "app" / "visualizer.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert len(code) == 1 and "VisualizerApp.load()" in code[0].source
+
+
+def test_every_tab_draws_and_the_picker_and_typed_text_follow_each_other(app):
+    assert "drawn in" in app.status.value, app.status.value
+    assert (
+        app.attention.controls["sentence"].layout.display == "none"
+    )  # the page's picker drives it
+    assert "prediction:" in app.prediction.value
+    assert app.states.children and app.importance.children
+    importance = app.importance.children[0]
+    assert set(importance.controls["model"].options) == {"trained", "untrained (control)"}
+    before = importance.static_png()
+    app.typed.value = "Profits did not fall, but sales dropped sharply."
+    assert app.menu.index is None and app.text.startswith("Profits did not fall")
+    assert app.attention.controls["own"].value == app.text
+    assert app.importance.children[0].static_png() != before
+    app.menu.value = app.sentences[1]
+    assert app.typed.value == "" and app.text == app.sentences[1]
+
+
+def test_the_control_is_the_untrained_twin_of_the_trained_pooling(app):
+    models = load_models(app.encoder)
+    trained, untrained = models["pooling"], models["untrained"]
+    z = models["standardizer"](torch.randn(3, app.encoder.num_layers + 1, 384))
+    assert not torch.allclose(trained(z), untrained(z))  # the trained weights were loaded
+    again = load_models(app.encoder)["untrained"]
+    torch.testing.assert_close(untrained(z), again(z))  # the control is the same every start
