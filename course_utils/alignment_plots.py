@@ -195,10 +195,14 @@ class _DecoderStepView:
         self.background: FigureImage | None = None
         self.every = max(1, int(np.ceil(S / 12)))  # at most ~12 source ticks
         self.ax_m = fig.add_axes((0.1, 0.2, 0.33, 0.62))
-        self.ax_b = fig.add_axes((0.56, 0.2, 0.41, 0.62))
+        self.ax_b = fig.add_axes((0.58, 0.2, 0.39, 0.62))
         self.image = self.ax_m.imshow(
             np.zeros(shape), aspect="auto", interpolation="nearest", vmin=0.0, vmax=1.0
         )
+        # the matrix's 0..1 scale; an inset, so fig.axes stays (matrix, bars)
+        self.cax = self.ax_m.inset_axes((1.03, 0.0, 0.03, 1.0))
+        fig.colorbar(self.image, cax=self.cax, ticks=(0, 0.5, 1))
+        self.cax.tick_params(labelsize=7, length=2)
         self.box = Rectangle((-0.5, -0.5), S, 1, fill=False, lw=2, ec=LINE_COLORS[1])
         self.ax_m.add_patch(self.box)
         ticks = range(0, S, self.every)
@@ -260,6 +264,7 @@ class _DecoderStepView:
         self._show_decorations(False)
 
     def _show_decorations(self, visible: bool) -> None:
+        self.cax.set_visible(visible)  # static: in the cached background only
         for ax in (self.ax_m, self.ax_b):
             ax.xaxis.set_visible(visible)
             ax.yaxis.set_visible(visible)

@@ -526,8 +526,10 @@ def gradient_explorer(
 
     def draw(fig: Figure, stage: str, example: int) -> None:
         if not fig.axes:  # first call (or after a failed draw): axes, legend and ticks once
-            ax = _stacked_axes(fig, 1, left=0.11, right=0.98, top=0.9, bottom=0.16)[0]
+            ax = _stacked_axes(fig, 1, left=0.11, right=0.8, top=0.9, bottom=0.16)[0]
             panels[:] = [_ProfilePanel(ax, labels, n_marks=0 if pos is None else pos.shape[1])]
+            # the legend beside the axes: inside, it covered the trained profiles
+            ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
             panels[0].set_limits(n_steps, ylim)
         panels[0].update(
             [v[example] for v in data[stage].values()],

@@ -236,7 +236,7 @@ def head_explorer(
     def build(fig: Figure) -> None:
         # Plain imshow/bar, no colour bar, no legend, axes placed by hand: a redraw must stay
         # well under 100 ms, so later redraws only update these artists (FigureExplorer clear=False).
-        left = fig.add_axes((0.08, 0.2, 0.5, 0.68))
+        left = fig.add_axes((0.08, 0.2, 0.46, 0.68))
         image = left.imshow(
             np.zeros((n_q, n_k)),
             norm=norm,
@@ -251,7 +251,11 @@ def head_explorer(
         left.set_ylabel(QUERY_LABEL)
         outline = Rectangle((-0.5, -0.5), n_k, 1, fill=False, edgecolor=LINE_COLORS[1], linewidth=2)
         left.add_patch(outline)
-        right = fig.add_axes((0.66, 0.2, 0.32, 0.68))
+        # one colour bar (every view uses 0..1); an inset, so fig.axes stays (heatmap, bars)
+        cax = left.inset_axes((1.03, 0.0, 0.026, 1.0))
+        fig.colorbar(image, cax=cax, ticks=(0, 0.5, 1))
+        cax.tick_params(labelsize=7, length=2)
+        right = fig.add_axes((0.68, 0.2, 0.30, 0.68))
         bars = right.bar(steps[:n_k], np.zeros(n_k), color=LINE_COLORS[0]).patches
         (mean,) = right.plot([], [], color=LINE_COLORS[1], marker="o", markersize=3)
         right.set_ylim(0, 1.02)
@@ -281,7 +285,7 @@ def head_explorer(
         left.xaxis.set_major_formatter(FixedFormatter(keys + [""] * (n_k - n_cols)))
         left.yaxis.set_major_formatter(FixedFormatter(queries + [""] * (n_q - n_rows)))
         # A given title height (y=) skips matplotlib's title placement, a costly part of a redraw.
-        left.set_title(f"example {example}, head {head} (colour: weight 0 to 1)", y=1.01)
+        left.set_title(f"example {example}, head {head} (colour: weight)", y=1.01)
         parts["outline"].set_y(query - 0.5)
         parts["outline"].set_width(n_cols)
         for k, bar in enumerate(parts["bars"]):  # bars past the real length are hidden
