@@ -30,11 +30,15 @@ def _explorers() -> dict:
     trace = trace_lstm(lstm, torch.randn(256, 30, 8, generator=g))
     att = torch.softmax(torch.randn(16, 4, 12, 12, generator=g), -1)
     pool = torch.softmax(torch.randn(64, 50, generator=g), -1)
-    norms = {s: {f"{d} layers": torch.rand(64, 50, generator=g) + 1e-3 for d in (1, 2, 3)}
-             for s in ("at init", "trained")}
+    norms = {
+        s: {f"{d} layers": torch.rand(64, 50, generator=g) + 1e-3 for d in (1, 2, 3)}
+        for s in ("at init", "trained")
+    }
     align = torch.softmax(torch.randn(8, 10, 12, generator=g), -1).numpy()
-    imps = {m: LayerImportance(m, torch.randn(40, 7, generator=g), layer_names(7))
-            for m in ("ablation", "gradient x input")}
+    imps = {
+        m: LayerImportance(m, torch.randn(40, 7, generator=g), layer_names(7))
+        for m in ("ablation", "gradient x input")
+    }
     texts = ["Profits did not fall, but sales dropped sharply.", "Costs rose.", "Shares hold."]
     return {
         "state (01/02)": state_explorer(trace),
@@ -46,6 +50,35 @@ def _explorers() -> dict:
         "heads (06)": head_explorer(att),
         "BERT attention (07)": bert_attention_explorer(tiny_encoder(), texts),
         "importance (08)": importance_explorer(imps),
+    }
+
+
+def _inspected() -> dict:
+    """``inspect``'s views of models the course never built (as in tests/test_inspector.py)."""
+    from torch import nn
+    from transformers import BertConfig, BertModel
+
+    from course_utils.inspector import inspect
+
+    torch.manual_seed(0)
+    lstm = nn.LSTM(8, 6, num_layers=2, bidirectional=True)  # time-major
+    long = inspect(nn.Sequential(lstm), torch.randn(2000, 2, 8))
+    layer = nn.TransformerEncoderLayer(12, 4, dim_feedforward=16, batch_first=True)
+    encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    mha = inspect(encoder, torch.randn(4, 10, 12))
+    config = BertConfig(
+        vocab_size=40,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=32,
+        max_position_embeddings=520,
+    )
+    bert = inspect(BertModel(config).eval(), torch.randint(5, 40, (2, 512)))
+    return {
+        "inspect: LSTM T=2000 (window)": long.views["0"],
+        "inspect: TransformerEncoder": mha.views["layers.0.self_attn"],
+        "inspect: BERT 512 tokens": bert.views[""],
     }
 
 
@@ -66,7 +99,7 @@ def _move(explorer, moves: int = 6) -> None:
 def redraw_times() -> dict[str, tuple[float, float]]:
     """Median (wall, CPU) seconds per redraw of each explorer."""
     out = {}
-    for name, ex in _explorers().items():
+    for name, ex in (_explorers() | _inspected()).items():
         ex.redraw_seconds.clear()
         ex.redraw_cpu_seconds.clear()
         _move(ex)

@@ -169,6 +169,10 @@ class FigureExplorer(widgets.VBox):
         )
         children += [self.control_box, self.error, self.image]
         super().__init__(children, layout=widgets.Layout(max_width="100%"))
+        # names for the page (the browser test finds every explorer, its controls and its image)
+        self.add_class("course-explorer")
+        self.control_box.add_class("course-explorer-controls")
+        self.image.add_class("course-explorer-image")
         self._held = 0
         self._pending = False
         for control in self.controls.values():

@@ -1,6 +1,18 @@
-"""A learner's session, in a real browser: JupyterLab opens a notebook (00, and 02 with the state
-explorer), runs every cell, and a moved slider redraws the widget's figure. Driven by Playwright in
-Debian's headless Chromium.
+"""A learner's session, in a real browser: every notebook's explorers, and the visualizer app.
+
+JupyterLab (at 1280x800, its file browser open: about 1000 px for the notebook) opens each notebook
+of a temporary copy of ``notebooks/``, runs every cell with the notebook's smoke parameters, and for
+every explorer widget on the page checks what a learner sees:
+
+- nothing overflows horizontally (no scroll bar inside the output, the page or the explorer);
+- the figure is never shown larger than it was drawn (its PNG has HIDPI_SCALE pixels per CSS pixel);
+- every visible control (slider, menu, toggle buttons, check box, text and number boxes) changes the
+  figure when it is changed, and the time from key press (or click) to the new image is recorded.
+
+The app (``make visualize``) is served by Voila, loaded with every request outside 127.0.0.1
+blocked (offline), and checked the same way, plus: no code on the page, its start-up time.
+Latencies go to ``.cache/browser-test/latencies.json``. Driven by Playwright in Debian's headless
+Chromium.
 
 Needs ``/usr/bin/chromium`` (``apt-get install -y chromium``; ``.ci/run`` installs it). Playwright's
 own browser download is not used (it cannot work offline).
@@ -11,16 +23,20 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from tests.notebook_tools import NOTEBOOKS, ROOT
+from course_utils.style import HIDPI_SCALE
+from tests.notebook_tools import NOTEBOOKS, ROOT, notebook_paths
 
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -55,6 +71,9 @@ def _write_settings(settings_dir: Path) -> None:
     (apputils / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
+    docmanager = settings_dir / "@jupyterlab" / "docmanager-extension"
+    docmanager.mkdir(parents=True)
+    (docmanager / "plugin.jupyterlab-settings").write_text(json.dumps({"autosave": False}))
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +82,9 @@ def jupyterlab(tmp_path_factory):
         pytest.fail(f"{CHROMIUM} not found: install it with `apt-get install -y chromium`")
     tmp = tmp_path_factory.mktemp("lab")
     _write_settings(tmp / "settings")
+    # A copy: the test edits parameters cells and clears outputs, which must never reach the repo.
+    served = tmp / "notebooks"
+    shutil.copytree(NOTEBOOKS, served, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     port, token = _free_port(), secrets.token_hex(16)
     env = os.environ | {
         "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
@@ -79,7 +101,7 @@ def jupyterlab(tmp_path_factory):
             "--ip=127.0.0.1",
             f"--port={port}",
             f"--IdentityProvider.token={token}",
-            f"--notebook-dir={NOTEBOOKS}",
+            f"--notebook-dir={served}",
             "--allow-root",
             "--LabApp.expose_app_in_browser=True",
             "--LabApp.news_url=",
@@ -125,28 +147,6 @@ _CELL_STATE_JS = """() => {
 }"""
 
 
-# Runs in the page: mark the first slider that can still move right, and the figure of the
-# explorer widget (a VBox holding controls and an image) that it belongs to.
-_PICK_SLIDER_JS = """() => {
-  const root = window.jupyterapp.shell.currentWidget.node;  // this notebook's panel only
-  const handles = [...root.querySelectorAll('.widget-slider .noUi-handle')];
-  for (const h of handles) {
-    // aria-valuetext is the widget's value; aria-valuenow can be a rounded slider position
-    const now = parseFloat(h.getAttribute('aria-valuetext') || h.getAttribute('aria-valuenow'));
-    const max = parseFloat(h.getAttribute('aria-valuemax'));
-    if (!(now < max)) continue;
-    let box = h.closest('.widget-vbox');
-    while (box && !box.querySelector('.widget-image')) {
-      box = box.parentElement ? box.parentElement.closest('.widget-vbox') : null;
-    }
-    if (!box) continue;
-    h.setAttribute('data-test-slider', '1');
-    box.querySelector('.widget-image').setAttribute('data-test-image', '1');
-    return true;
-  }
-  return false;
-}"""
-
 _KERNEL_IDLE_JS = (
     "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
     " && window.jupyterapp.shell.currentWidget.sessionContext"
@@ -156,16 +156,170 @@ _KERNEL_IDLE_JS = (
 )
 
 
-@pytest.mark.parametrize("notebook", ["00_welcome.ipynb", "02_stacked_state_flow.ipynb"])
-def test_notebook_runs_in_the_browser_and_a_slider_redraws_its_figure(jupyterlab, notebook):
+VIEWPORT = {"width": 1280, "height": 800}
+LATENCIES: dict[str, list[float]] = {}
+
+# Runs in the page: mark every explorer (FigureExplorer adds these classes) and its visible controls.
+_MARK_EXPLORERS_JS = """() => {
+  const out = [];
+  document.querySelectorAll('[data-explorer]').forEach(ex => ex.removeAttribute('data-explorer'));
+  document.querySelectorAll('[data-control]').forEach(c => c.removeAttribute('data-control'));
+  [...document.querySelectorAll('.course-explorer')].filter(ex => ex.offsetParent !== null)
+      .forEach((ex, i) => {  // the visible ones (an app's other tabs are hidden)
+    ex.setAttribute('data-explorer', i);
+    const img = ex.querySelector(':scope > .course-explorer-image');
+    const controls = [];
+    const box = ex.querySelector(':scope > .course-explorer-controls');
+    [...box.children].forEach((c, j) => {
+      if (c.offsetParent === null) return;  // hidden (a single-valued control)
+      c.setAttribute('data-control', i + '-' + j);
+      let kind = 'other';
+      if (c.querySelector('.noUi-handle')) kind = 'slider';
+      else if (c.querySelector('select')) kind = 'dropdown';
+      else if (c.querySelector('button')) kind = 'toggle';
+      else if (c.querySelector('input[type=checkbox]')) kind = 'checkbox';
+      else if (c.querySelector('input[type=number]')) kind = 'number';
+      else if (c.querySelector('input[type=text], textarea')) kind = 'text';
+      controls.push({id: i + '-' + j, kind});
+    });
+    out.push({index: i, controls, title: (ex.querySelector('b') || {}).textContent || ''});
+  });
+  return out;
+}"""
+
+# Runs in the page: layout facts of one explorer.
+_LAYOUT_JS = """(i) => {
+  const ex = document.querySelector(`[data-explorer="${i}"]`);
+  const img = ex.querySelector(':scope > .course-explorer-image');
+  const area = ex.closest('.jp-OutputArea-output') || ex.parentElement;
+  const box = ex.querySelector(':scope > .course-explorer-controls');
+  const r = ex.getBoundingClientRect(), a = area.getBoundingClientRect();
+  const overflowing = [...box.children].filter(c => c.offsetParent !== null &&
+      c.getBoundingClientRect().right > a.right + 1).length;
+  return {shown: img.getBoundingClientRect().width, natural: img.naturalWidth,
+          areaScroll: area.scrollWidth - area.clientWidth, exScroll: ex.scrollWidth - ex.clientWidth,
+          right: r.right - a.right, overflowing, pageScroll:
+          document.documentElement.scrollWidth - document.documentElement.clientWidth};
+}"""
+
+# Runs in the page: resolve with the time at which the explorer's image gets a new src.
+_ARM_JS = """(i) => {
+  const img = document.querySelector(`[data-explorer="${i}"] > .course-explorer-image`);
+  window.__changed = null;
+  const obs = new MutationObserver(() => { window.__changed = performance.now(); obs.disconnect(); });
+  obs.observe(img, {attributes: true, attributeFilter: ['src']});
+  return performance.now();
+}"""
+
+
+def _change(page, control: dict) -> None:
+    """Change one control the way a learner does: keys for sliders and boxes, clicks otherwise."""
+    loc = page.locator(f'[data-control="{control["id"]}"]')
+    kind = control["kind"]
+    if kind == "slider":
+        handle = loc.locator(".noUi-handle")
+        now = float(handle.get_attribute("aria-valuetext") or handle.get_attribute("aria-valuenow"))
+        top = float(handle.get_attribute("aria-valuemax"))
+        handle.focus()
+        handle.press("ArrowRight" if now < top else "ArrowLeft")
+    elif kind == "dropdown":
+        select = loc.locator("select")
+        values = select.locator("option").evaluate_all("os => os.map(o => o.value)")
+        current = select.input_value()
+        select.select_option(next(v for v in values if v != current))
+    elif kind == "toggle":
+        loc.locator("button:not(.mod-active)").first.click()
+    elif kind == "checkbox":
+        loc.locator("input[type=checkbox]").click()
+    elif kind == "number":
+        box = loc.locator("input[type=number]")
+        box.focus()
+        box.press("ArrowUp")
+        box.press("Enter")
+    elif kind == "text":
+        box = loc.locator("input[type=text], textarea").first
+        box.fill("Profits rose sharply this quarter.")
+        box.press("Enter")
+
+
+def _check_explorers(page, where: str, *, timeout_ms: int = 20_000) -> list[dict]:
+    """Every explorer on the page: layout, image size, and every control changes its figure."""
+    explorers = page.evaluate(_MARK_EXPLORERS_JS)
+    assert explorers, f"{where}: no explorer widget on the page"
+    report = []
+    for ex in explorers:
+        i = ex["index"]
+        page.locator(f'[data-explorer="{i}"]').scroll_into_view_if_needed()
+        layout = page.evaluate(_LAYOUT_JS, i)
+        name = f"{where} explorer {i} ({ex['title'][:40]!r})"
+        assert layout["natural"] > 0, f"{name}: its image did not load"
+        assert layout["shown"] <= layout["natural"] / HIDPI_SCALE + 1, (
+            f"{name}: shown {layout['shown']:.0f} px wide, drawn for "
+            f"{layout['natural'] / HIDPI_SCALE:.0f}: enlarged (blurry)"
+        )
+        assert layout["areaScroll"] <= 1 and layout["exScroll"] <= 1, f"{name}: overflows {layout}"
+        assert layout["right"] <= 1 and not layout["overflowing"], f"{name}: sticks out {layout}"
+        assert layout["pageScroll"] <= 1, f"{name}: the page scrolls sideways {layout}"
+        for control in ex["controls"]:
+            before = page.locator(f'[data-explorer="{i}"] > .course-explorer-image').get_attribute(
+                "src"
+            )
+            t0 = page.evaluate(_ARM_JS, i)
+            _change(page, control)
+            try:
+                page.wait_for_function("() => window.__changed !== null", timeout=timeout_ms)
+            except Exception as exc:
+                raise AssertionError(
+                    f"{name}: changing its {control['kind']} control {control['id']} did not "
+                    "change the figure"
+                ) from exc
+            latency = page.evaluate("() => window.__changed") - t0
+            after = page.locator(f'[data-explorer="{i}"] > .course-explorer-image').get_attribute(
+                "src"
+            )
+            assert after != before, f"{name}: control {control['id']} redrew the same figure"
+            LATENCIES.setdefault(where, []).append(latency)
+            report.append({"explorer": i, "kind": control["kind"], "ms": round(latency, 1)})
+            page.wait_for_timeout(150)  # let a second redraw (linked controls) settle
+    return report
+
+
+def _smoke_source(path: Path) -> str:
+    """Lines that set a notebook's smoke parameters (appended to its parameters cell)."""
+    nb = nbformat.read(path, as_version=4)
+    params = nb.metadata.get("course", {}).get("smoke_parameters", {})
+    return "\n".join(f"{k} = {v!r}" for k, v in params.items())
+
+
+_SET_PARAMETERS_JS = """(extra) => {
+  const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+  for (let i = 0; i < cells.length; i++) {
+    const c = cells.get(i);
+    if ((c.getMetadata('tags') || []).includes('parameters')) {
+      c.sharedModel.setSource(c.sharedModel.getSource() + '\\n' + extra);
+      return true;
+    }
+  }
+  return false;
+}"""
+
+_NOTEBOOKS = [p.name for p in notebook_paths()]
+
+
+def _browser(p):
+    return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+@pytest.mark.parametrize("notebook", _NOTEBOOKS, ids=[n[:2] for n in _NOTEBOOKS])
+def test_every_explorer_fits_is_sharp_and_every_control_redraws(jupyterlab, notebook):
     from playwright.sync_api import sync_playwright
 
     base, token = jupyterlab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     stem = notebook.removesuffix(".ipynb")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        browser = _browser(p)
+        page = browser.new_page(viewport=VIEWPORT)
         try:
             # ?reset: a fresh workspace, so notebooks opened by an earlier test stay closed
             page.goto(f"{base}/lab/tree/{notebook}?reset&token={token}")
@@ -175,10 +329,11 @@ def test_notebook_runs_in_the_browser_and_a_slider_redraws_its_figure(jupyterlab
             page.evaluate(
                 "() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')"
             )
+            assert page.evaluate(_SET_PARAMETERS_JS, _smoke_source(NOTEBOOKS / notebook))
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             page.wait_for_function(
                 f"() => ({_CELL_STATE_JS})().every(c => c.count !== null) && ({_KERNEL_IDLE_JS})()",
-                timeout=180_000,
+                timeout=240_000,
                 polling=500,
             )
             cells = page.evaluate(_CELL_STATE_JS)
@@ -188,31 +343,111 @@ def test_notebook_runs_in_the_browser_and_a_slider_redraws_its_figure(jupyterlab
                 ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
             ).filter(has_text="Traceback")
             assert tracebacks.count() == 0
-
-            # An explorer widget is live: a slider moved with the keyboard redraws its <img>.
-            page.wait_for_selector(".widget-image", state="attached", timeout=30_000)
-            assert page.evaluate(_PICK_SLIDER_JS), f"{notebook}: no movable slider next to a figure"
-            handle = page.locator("[data-test-slider]")
-            image = page.locator("[data-test-image]")
-            image.scroll_into_view_if_needed()
-            before_src = image.get_attribute("src")
-            before_value = handle.get_attribute("aria-valuetext")
-            handle.focus()
-            for _ in range(3):
-                handle.press("ArrowRight")
-            page.wait_for_function(
-                "before => document.querySelector('[data-test-image]').getAttribute('src')"
-                " !== before",
-                arg=before_src,
-                timeout=30_000,
-            )
-            assert handle.get_attribute("aria-valuetext") != before_value, "the slider did not move"
-            assert image.get_attribute("src") != before_src, "the figure did not change"
-            page.wait_for_function(_KERNEL_IDLE_JS, timeout=30_000)
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / f"{stem}_after_slider.png"), full_page=False)
+            page.wait_for_selector(".course-explorer-image", state="attached", timeout=30_000)
+            report = _check_explorers(page, stem)
+            page.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=False)
+            (ARTIFACTS / f"{stem}_controls.json").write_text(json.dumps(report, indent=1))
         except Exception:
             page.screenshot(path=str(ARTIFACTS / f"{stem}_failure.png"))
             raise
         finally:
             browser.close()
+            _write_latencies()
+
+
+def _write_latencies() -> None:
+    summary = {
+        where: {
+            "median_ms": round(statistics.median(v), 1),
+            "max_ms": round(max(v), 1),
+            "n": len(v),
+        }
+        for where, v in LATENCIES.items()
+    }
+    (ARTIFACTS / "latencies.json").write_text(json.dumps(summary, indent=1))
+
+
+@pytest.fixture(scope="module")
+def voila(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("voila")
+    port = _free_port()
+    log = open(tmp / "voila.log", "w")
+    start = time.monotonic()
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "voila"),
+            str(ROOT / "app" / "visualizer.ipynb"),
+            "--no-browser",
+            "--Voila.ip=127.0.0.1",
+            f"--port={port}",
+        ],
+        env=os.environ | {"JUPYTER_RUNTIME_DIR": str(tmp / "runtime")},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while url not in (tmp / "voila.log").read_text():  # it prints its URL when it serves
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"Voila did not start:\n{(tmp / 'voila.log').read_text()[-3000:]}")
+        time.sleep(0.2)
+    yield url, start
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+def test_the_visualizer_app_works_offline_with_no_code_and_every_control_redraws(voila):
+    from playwright.sync_api import sync_playwright
+
+    url, started = voila
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport=VIEWPORT)
+        blocked = []
+
+        def offline(route):  # the app must not need the internet
+            if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1")):
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", offline)
+        try:
+            page.goto(url, timeout=120_000)
+            page.wait_for_selector(".course-explorer-image", timeout=120_000)
+            startup = time.monotonic() - started
+            assert startup <= 60, f"the app took {startup:.0f} s to show its first figure"
+            assert page.locator(".jp-InputArea, .cm-editor, .CodeMirror").count() == 0, "code shown"
+            assert "Cannot show" not in page.inner_text("body")
+            report = {"startup_s": round(startup, 1), "blocked": blocked}
+            # the page's own sentence box: every tab follows a typed sentence
+            box = page.locator("input[placeholder^='or type a sentence']:visible")
+            images = page.locator(".course-explorer-image")
+            before = images.first.get_attribute("src")
+            box.fill("Debt did not grow, but margins fell.")
+            box.press("Enter")
+            page.wait_for_function(
+                "b => document.querySelector('.course-explorer-image').getAttribute('src') !== b",
+                arg=before,
+                timeout=30_000,
+            )
+            report["attention"] = _check_explorers(page, "app attention")
+            for k, tab in enumerate(("BERT + LSTM", "layer importance")):
+                page.locator(".lm-TabBar-tab, .p-TabBar-tab").filter(has_text=tab).click()
+                page.wait_for_timeout(500)
+                report[tab] = _check_explorers(page, f"app {tab}")
+                page.screenshot(path=str(ARTIFACTS / f"app_tab{k + 1}.png"))
+            (ARTIFACTS / "app.json").write_text(json.dumps(report, indent=1))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "app_failure.png"))
+            raise
+        finally:
+            browser.close()
+            _write_latencies()
