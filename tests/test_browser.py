@@ -284,6 +284,21 @@ def _check_explorers(page, where: str, *, timeout_ms: int = 20_000) -> list[dict
     return report
 
 
+def _check_every_component(page, where: str) -> list[dict]:
+    """:func:`_check_explorers`, then again for every other component an ``inspect`` picker offers."""
+    report = _check_explorers(page, where)
+    pickers = page.locator(".widget-dropdown:visible:not(.course-explorer *)").filter(
+        has_text="component"
+    )
+    for k in range(pickers.count()):
+        select = pickers.nth(k).locator("select")
+        for value in select.locator("option").evaluate_all("os => os.map(o => o.value)")[1:]:
+            select.select_option(value)
+            page.wait_for_timeout(300)
+            report += _check_explorers(page, f"{where} ({select.input_value()})")
+    return report
+
+
 def _smoke_source(path: Path) -> str:
     """Lines that set a notebook's smoke parameters (appended to its parameters cell)."""
     nb = nbformat.read(path, as_version=4)
@@ -344,7 +359,7 @@ def test_every_explorer_fits_is_sharp_and_every_control_redraws(jupyterlab, note
             ).filter(has_text="Traceback")
             assert tracebacks.count() == 0
             page.wait_for_selector(".course-explorer-image", state="attached", timeout=30_000)
-            report = _check_explorers(page, stem)
+            report = _check_every_component(page, stem)
             page.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=False)
             (ARTIFACTS / f"{stem}_controls.json").write_text(json.dumps(report, indent=1))
         except Exception:
@@ -442,7 +457,7 @@ def test_the_visualizer_app_works_offline_with_no_code_and_every_control_redraws
             for k, tab in enumerate(("BERT + LSTM", "layer importance")):
                 page.locator(".lm-TabBar-tab, .p-TabBar-tab").filter(has_text=tab).click()
                 page.wait_for_timeout(500)
-                report[tab] = _check_explorers(page, f"app {tab}")
+                report[tab] = _check_every_component(page, f"app {tab}")
                 page.screenshot(path=str(ARTIFACTS / f"app_tab{k + 1}.png"))
             (ARTIFACTS / "app.json").write_text(json.dumps(report, indent=1))
         except Exception:
