@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,8 +25,9 @@ LINE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
 #: Resolution of figures in notebooks (and of their static PNG views): CSS pixels per inch.
 DPI = 90
 #: Explorer images are rendered with this many pixels per CSS pixel (sharp on high-DPI screens) and
-#: shown at the figure's own size, ``figsize * DPI`` CSS pixels.
-HIDPI_SCALE = 2
+#: shown at the figure's own size, ``figsize * DPI`` CSS pixels. ``COURSE_HIDPI_SCALE=1`` renders a
+#: quarter of the pixels (a little faster on a slow machine, soft text on high-DPI screens).
+HIDPI_SCALE = max(1, int(os.environ.get("COURSE_HIDPI_SCALE", "2")))
 #: rcParams that keep a figure without a layout engine from getting one back from the style.
 NO_AUTO_LAYOUT = {"figure.autolayout": False, "figure.constrained_layout.use": False}
 
