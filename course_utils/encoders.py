@@ -452,9 +452,9 @@ def _compute(
     order = sorted(range(len(texts)), key=lambda i: lengths[i])  # similar lengths share a batch
     batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
     if progress:
-        from tqdm.auto import tqdm
+        from .progress import progress_bar  # leaves no frozen bar in a saved notebook
 
-        batches = tqdm(batches, desc=f"encoding {len(texts)} texts", leave=False)
+        batches = progress_bar(batches, desc=f"encoding {len(texts)} texts")
     device = encoder.device
     for batch in batches:
         chunk = [texts[i] for i in batch]

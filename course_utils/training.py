@@ -217,6 +217,6 @@ def _home_device(model: nn.Module) -> torch.device | None:
 def _epoch_bar(epochs: int, desc: str, progress: bool):
     if not progress:
         return range(epochs)
-    from tqdm.auto import tqdm
+    from .progress import progress_bar  # leaves no frozen bar in a saved notebook
 
-    return tqdm(range(epochs), desc=desc, leave=False)
+    return progress_bar(range(epochs), desc=desc)
