@@ -283,7 +283,13 @@ def inspect(
         raise TypeError(f"inspect expects an nn.Module, got {type(model).__name__}")
     if max_steps < 2:
         raise ValueError(f"max_steps must be at least 2, got {max_steps}")
-    lstm_names = [n for n, m in model.named_modules() if isinstance(m, nn.LSTM)]
+    lstms = {n: m for n, m in model.named_modules() if isinstance(m, nn.LSTM)}
+    lstm_names = list(lstms)
+    skipped = {
+        n: "proj_size > 0: its h is a projection, not traced"
+        for n, m in lstms.items()
+        if m.proj_size > 0
+    }
     mha_names = [n for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
     berts = bert_encoders(model)
     if not (lstm_names or mha_names or berts):
@@ -298,7 +304,10 @@ def inspect(
         model.eval()
         stack.callback(lambda: [m.train(t) for m, t in was_training])
         stack.enter_context(torch.no_grad())
-        tracer = stack.enter_context(trace_lstms(model)) if lstm_names else None
+        # one tracer per module: an LSTM the tracer cannot follow leaves the others traced
+        tracers = {
+            n: stack.enter_context(trace_lstms(m)) for n, m in lstms.items() if n not in skipped
+        }
         cap = stack.enter_context(capture_attention(model)) if mha_names else None
         for name, bert in berts.items():
             stack.enter_context(_record_bert(bert, bert_weights[name]))
@@ -309,11 +318,11 @@ def inspect(
     traces: dict[str, LSTMTrace] = {}
     attentions: dict[str, torch.Tensor] = {}
     notes: dict[str, str] = {}
-    for name in lstm_names:
-        calls = [t for t in tracer if t.name == name]
+    for name, tracer in tracers.items():
+        calls = list(tracer)
         if not calls:
-            notes[name] = "not called"
             continue
+        calls = [dataclasses.replace(t, name=name) for t in calls]  # named as in the model
         trace = traces[name] = calls[-1]
         kinds[name] = "lstm"
         note = [f"called {len(calls)} times: the last call is shown"] if len(calls) > 1 else []
@@ -353,11 +362,22 @@ def inspect(
         views[name] = _bert_view(
             weights, inputs, kwargs, tokens, tokenizer, max_steps, window_start, notes, name
         )
+    if not views and skipped:
+        raise NothingToInspectError(
+            f"{type(model).__name__}: nothing to show; not traced: "
+            + "; ".join(f"{n or '(the model)'}: {why}" for n, why in skipped.items())
+        )
     if not views:
         raise NothingToInspectError(
             f"{type(model).__name__} holds {', '.join(sorted(set(lstm_names + mha_names) | set(berts)))}"
             " but the forward pass called none of them with these inputs"
         )
+    if skipped:
+        first = next(iter(views))
+        notes[first] = "; ".join(
+            [notes.get(first, "")]
+            + [f"{n or '(the model)'} not shown ({why})" for n, why in skipped.items()]
+        ).lstrip("; ")
     return Inspector(
         views,
         kinds,

@@ -306,3 +306,21 @@ def test_state_view_redraw_is_cheap_on_long_inputs():
     for step in range(0, 60, 6):
         view.controls["step"].value = step
     assert np.median(view.redraw_cpu_seconds) < 1.0  # generous: timings are not asserted tightly
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+def test_an_lstm_with_proj_size_is_named_not_traced_and_the_rest_still_shown():
+    class Mixed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.projected = nn.LSTM(3, 6, proj_size=2)
+            self.plain = nn.LSTM(2, 4)
+
+        def forward(self, x):
+            return self.plain(self.projected(x)[0])[0]
+
+    ins = inspect(Mixed(), torch.randn(5, 1, 3))
+    assert list(ins.views) == ["plain"]
+    assert "projected not shown (proj_size > 0" in ins.notes["plain"]
+    with pytest.raises(NothingToInspectError, match="proj_size > 0"):
+        inspect(nn.LSTM(3, 6, proj_size=2), torch.randn(5, 1, 3))
