@@ -1,4 +1,4 @@
-"""Small seeded sequence tasks, made on the fly (no downloads): series, the adding problem, copy/reverse.
+"""Small seeded sequence tasks, made on the fly (no downloads): series, the adding problem, sums, copy/reverse.
 
 Every function takes a ``seed`` and uses its own ``torch.Generator``, so the global random state is
 left alone and the same call always returns the same tensors.
@@ -156,6 +156,27 @@ def adding_problem(n: int, seq_len: int, *, seed: int = 0) -> tuple[torch.Tensor
     x = torch.stack([values, markers], dim=-1)
     y = values[rows, first] + values[rows, second]
     return x, y
+
+
+def sum_task(
+    n: int, seq_len: int, *, last: int | None = None, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A task where every step matters equally: the sum of a Gaussian sequence.
+
+    ``x`` holds ``seq_len`` values from N(0, 1); the target is the sum of the last ``last`` of them
+    (default: all), divided by ``sqrt(last)`` so that it has variance 1 whatever the length. The true
+    function weighs each summed step the same, so a model that solves the task reaches the first step
+    as strongly as the last (its input-gradient ratio ``g_0 / g_{T-1}`` is 1); with ``last=2`` only
+    the two most recent steps matter (a control: the ratio should be near 0).
+
+    Returns ``x (n, seq_len, 1)`` and ``y (n,)``.
+    """
+    _check_positive(n=n, seq_len=seq_len)
+    last = seq_len if last is None else last
+    if not 1 <= last <= seq_len:
+        raise ValueError(f"last must lie in [1, seq_len={seq_len}], got {last}")
+    x = torch.randn(n, seq_len, 1, generator=_generator(seed))
+    return x, x[:, seq_len - last :, 0].sum(dim=1) / math.sqrt(last)
 
 
 def symbol_task(

@@ -1,0 +1,53 @@
+"""Linear probes (course_utils.probes) and the sum task they are used on (course_utils.data)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils.data import sum_task
+from course_utils.probes import layer_probes, probe_r2
+
+
+def test_sum_task_targets_are_sums_and_seeded():
+    before = torch.random.get_rng_state()
+    x, y = sum_task(64, 10, seed=3)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert x.shape == (64, 10, 1) and y.shape == (64,)
+    assert torch.allclose(y, x.sum(dim=(1, 2)) / 10**0.5)
+    x2, y2 = sum_task(64, 10, seed=3)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    _, recent = sum_task(64, 10, last=2, seed=3)
+    assert torch.allclose(recent, (x[:, -1, 0] + x[:, -2, 0]) / 2**0.5)
+    with pytest.raises(ValueError, match="last"):
+        sum_task(4, 10, last=11)
+
+
+def test_probe_r2_reads_a_linear_feature_and_not_noise():
+    g = torch.Generator().manual_seed(0)
+    features = torch.randn(400, 5, generator=g)
+    linear = features @ torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0]) + 4.0
+    assert probe_r2(features, linear, n_fit=200) > 0.999
+    noise = torch.randn(400, generator=g)  # unrelated to the features
+    assert probe_r2(features, noise, n_fit=200) < 0.05
+    half = linear + linear.std() * torch.randn(400, generator=g)  # half the variance is noise
+    assert 0.35 < probe_r2(features, half, n_fit=200) < 0.65
+
+
+def test_probe_r2_is_scored_on_held_out_rows():
+    g = torch.Generator().manual_seed(1)
+    features = torch.randn(40, 30, generator=g)  # as many features as fitted rows: memorises
+    target = torch.randn(40, generator=g)
+    assert probe_r2(features, target, n_fit=30, ridge=0.0) < 0.0
+
+
+def test_layer_probes_one_value_per_layer_and_bad_shapes():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(16, 6, generator=g)
+    h = torch.stack([torch.stack([x, -x], dim=-1), torch.randn(16, 6, 2, generator=g)])
+    r2 = layer_probes(h, x, from_step=1)
+    assert len(r2) == 2 and r2[0] > 0.999 and r2[1] < 0.3
+    with pytest.raises(ValueError, match="target"):
+        layer_probes(h, x[:, :5])
+    with pytest.raises(ValueError, match="n_fit"):
+        probe_r2(x, x[:, 0], n_fit=15)
