@@ -10,10 +10,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import matplotlib as mpl
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 #: Sequential map for weights and probabilities (attention, gates): 0 is light, 1 is dark.
@@ -66,8 +70,6 @@ class CourseFigure(Figure):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
         FigureCanvasAgg(self)
 
     def _repr_png_(self) -> bytes:
@@ -77,16 +79,62 @@ class CourseFigure(Figure):
 def figure_to_png(fig: Figure, dpi: int = DPI, *, fast: bool = False) -> bytes:
     """Render ``fig`` to PNG bytes (used for static views and for widget redraws).
 
-    ``fast=True`` trades a slightly larger file for quicker compression (widget redraws).
+    ``fast=True`` (widget redraws) draws the figure's own Agg canvas and encodes its pixels with
+    :func:`rgba_to_png`: the same pixels, about 2-3x quicker to encode than matplotlib's savefig
+    (PIL), and a file of about the same size.
     """
-    buf = io.BytesIO()
-    pil_kwargs = {"compress_level": 1} if fast else None
     # A figure without a layout engine keeps none: savefig would otherwise re-read the style's
     # rcParams and switch constrained layout on (a second full draw, and warnings).
     no_engine = fig.get_layout_engine() is None
     with mpl.rc_context(NO_AUTO_LAYOUT) if no_engine else contextlib.nullcontext():
+        if fast and isinstance(fig.canvas, FigureCanvasAgg):
+            return rgba_to_png(_draw_rgba(fig, dpi))
+        buf = io.BytesIO()
+        pil_kwargs = {"compress_level": 1} if fast else None
         fig.savefig(buf, format="png", dpi=dpi, facecolor="white", pil_kwargs=pil_kwargs)
     return buf.getvalue()
+
+
+def _draw_rgba(fig: Figure, dpi: float) -> np.ndarray:
+    """Draw ``fig`` at ``dpi`` on a white background, as savefig does; its pixels (a copy)."""
+    old_dpi, old_face = fig.dpi, fig.patch.get_facecolor()
+    try:
+        fig.dpi = dpi
+        fig.patch.set_facecolor("white")
+        fig.canvas.draw()
+        return np.array(fig.canvas.buffer_rgba())
+    finally:
+        fig.patch.set_facecolor(old_face)
+        fig.dpi = old_dpi
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def rgba_to_png(rgba: np.ndarray, level: int = 1) -> bytes:
+    """Lossless PNG of an ``(H, W, 4)`` uint8 image, built for speed (widget redraws).
+
+    An opaque image (every figure on its white background) is stored as RGB; rows are not
+    filtered and zlib runs at ``level`` 1: for plots (flat colours, long runs of white) that is
+    as small as PIL's adaptive filtering, which costs more than the compression itself.
+    """
+    rgba = np.asarray(rgba)
+    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
+        raise ValueError(f"need an (H, W, 4) uint8 image, got {rgba.shape} {rgba.dtype}")
+    h, w, _ = rgba.shape
+    channels = 3 if rgba[..., 3].min() == 255 else 4
+    rows = np.zeros((h, 1 + w * channels), np.uint8)  # first byte of a row: filter 0 (none)
+    rows[:, 1:].reshape(h, w, channels)[...] = rgba[..., :channels]
+    header = struct.pack(">IIBBBBB", w, h, 8, 2 if channels == 3 else 6, 0, 0, 0)
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"IDAT", zlib.compress(rows.data, level)),
+            _png_chunk(b"IEND", b""),
+        )
+    )
 
 
 def new_figure(

@@ -70,7 +70,14 @@ def single_valued(control: widgets.Widget) -> bool:
 
 
 def _fit(control: widgets.Widget) -> None:
-    """Keep a control at its own width in a wrapping row, with its whole description readable."""
+    """Keep a control at its own width in a wrapping row, with its whole description readable.
+
+    A slider sends its value when it is let go (or per key press), a text box on Enter, not at
+    every step of a drag or every keystroke: each value is a redraw of 30-100 ms, and a drag's
+    dozens of values would queue in the kernel, the figure lagging behind the slider for seconds.
+    """
+    if hasattr(control, "continuous_update"):
+        control.continuous_update = False
     if control.layout.flex is None:
         control.layout.flex = "0 0 auto"  # never shrink (a squeezed slider track reads as NaN)
     style = getattr(control, "style", None)

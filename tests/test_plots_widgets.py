@@ -203,3 +203,36 @@ def test_explorer_saves_png_and_svg(tmp_path):
     assert b"<svg" in (tmp_path / "v.svg").read_bytes()[:400]
     with pytest.raises(ValueError, match=".png, .svg"):
         ex.save(str(tmp_path / "v.gif"))
+
+
+def test_fast_png_has_the_pixels_of_savefig_and_keeps_transparency():
+    import io
+
+    from PIL import Image
+
+    fig, ax = style.new_figure()
+    ax.imshow(np.arange(12.0).reshape(3, 4))
+    ax.set_title("sharp text")
+
+    def pixels(png: bytes) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+    fast = style.figure_to_png(fig, style.DPI * 2, fast=True)
+    slow = style.figure_to_png(fig, style.DPI * 2)
+    assert fast.startswith(b"\x89PNG") and pixels(fast).shape == pixels(slow).shape
+    assert (pixels(fast) == pixels(slow)).all()  # lossless, same draw: not softer
+    assert Image.open(io.BytesIO(fast)).mode == "RGB"  # opaque figure: no alpha channel sent
+    rgba = np.random.default_rng(0).integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    back = np.asarray(Image.open(io.BytesIO(style.rgba_to_png(rgba))))
+    assert back.shape == (5, 7, 4) and (back == rgba).all()
+    with pytest.raises(ValueError, match="uint8"):
+        style.rgba_to_png(np.zeros((5, 7, 3)))
+
+
+def test_explorer_sliders_send_their_value_when_let_go():
+    ex = FigureExplorer(
+        lambda fig, k, s: fig.add_subplot().plot([0, k]),
+        {"k": widgets.IntSlider(value=1, min=0, max=5), "s": widgets.Text(value="x")},
+    )
+    # a drag would otherwise queue one redraw per step it passes
+    assert not ex.controls["k"].continuous_update and not ex.controls["s"].continuous_update
