@@ -33,7 +33,8 @@ course: setup                             ## set up, then open the course in Jup
 		--LabApp.default_url=/lab/tree/00_welcome.ipynb
 
 visualize: setup                          ## the visualizer app, no code shown (Voila; prints its URL)
-	$(BIN)/voila app/visualizer.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$(VIZ_PORT)
+	JUPYTER_PATH=$(CURDIR)/app $(BIN)/voila app/visualizer.ipynb --template=course --no-browser \
+		--Voila.ip=127.0.0.1 --port=$(VIZ_PORT)  # app/voila/templates/course: no CDN requests
 
 test: setup-dev                           ## set up, then lint and run every test
 	bash scripts/run_tests.sh
