@@ -125,6 +125,32 @@ class Feedback:
             hint=hint,
         )
 
+    def name_mistake(
+        self,
+        value: torch.Tensor,
+        mistakes: dict[str, torch.Tensor],
+        *,
+        otherwise: str,
+        atol: float = 1e-6,
+    ) -> None:
+        """Give the last failed check the hint of the known mistake ``value`` reproduces.
+
+        ``mistakes`` maps a hint that names a mistake to what that mistake computes on the checker's
+        case; when none matches, the hint is ``otherwise``.
+        """
+        if not self.lines or self.lines[-1][0]:
+            raise ValueError("name_mistake explains a failed check: call it right after one")
+        hint = next(
+            (
+                hint
+                for hint, wrong in mistakes.items()
+                if wrong.shape == value.shape
+                and torch.allclose(value.detach().double(), wrong.detach().double(), atol=atol)
+            ),
+            otherwise,
+        )
+        self.lines[-1] = (False, self.lines[-1][1], hint)
+
     def __str__(self) -> str:
         n_ok = sum(ok for ok, _, _ in self.lines)
         status = (

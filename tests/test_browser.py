@@ -62,6 +62,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _stop(server: subprocess.Popen, log) -> None:
+    """Stop a server started by a fixture (politely, then by force) and close its log."""
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
 def _write_settings(settings_dir: Path) -> None:
     """JupyterLab user settings for a test: render every cell (no windowing) and fetch no news."""
     notebook = settings_dir / "@jupyterlab" / "notebook-extension"
@@ -125,12 +135,7 @@ def jupyterlab(tmp_path_factory):
                 pytest.fail(f"JupyterLab did not start:\n{(tmp / 'lab.log').read_text()[-3000:]}")
             time.sleep(0.5)
     yield base, token
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+    _stop(server, log)
 
 
 # Runs in the page: the notebook model's outputs, via the app exposed as window.jupyterapp.
@@ -412,12 +417,7 @@ def voila(tmp_path_factory):
             pytest.fail(f"Voila did not start:\n{(tmp / 'voila.log').read_text()[-3000:]}")
         time.sleep(0.2)
     yield url, start
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+    _stop(server, log)
 
 
 def test_the_visualizer_app_works_offline_with_no_code_and_every_control_redraws(voila):

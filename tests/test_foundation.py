@@ -327,3 +327,18 @@ def test_notebook_00_check_cell_passes_on_newer_torch_and_transformers(monkeypat
     with pytest.raises(AssertionError, match="fix the"):
         exec(cell.source, {"run_checks": envcheck.run_checks, "NOTEBOOKS_VERSION": "0.1.0"})
     assert "[FAIL] torch: 2.12.0, older than" in capsys.readouterr().out
+
+
+def test_feedback_name_mistake_gives_the_matching_hint():
+    fb = feedback.Feedback("t")
+    fb.fail("values differ")
+    fb.name_mistake(
+        torch.zeros(2), {"summed": torch.ones(2), "zeros": torch.zeros(2)}, otherwise="look again"
+    )
+    assert fb.lines[-1] == (False, "values differ", "zeros")
+    fb.fail("values differ")
+    fb.name_mistake(torch.full((2,), 5.0), {"summed": torch.ones(2)}, otherwise="look again")
+    assert fb.lines[-1][2] == "look again"
+    fb.ok("fine")
+    with pytest.raises(ValueError, match="failed check"):
+        fb.name_mistake(torch.zeros(2), {}, otherwise="x")
