@@ -27,8 +27,24 @@ How the verdict is computed (the same for every check in the course):
 The printed block has a ``Measured:`` paragraph with the numbers. In CI nbval compares checked cells
 with the patterns of ``notebooks/nbval_sanitize.cfg``, which blank that paragraph, so the quote, rule,
 control outcome and verdict are compared exactly while trained decimals (which move with the CPU's
-kernels and the release) are shown but not compared. ``tests/test_seed_verdicts.py`` re-runs every
-notebook at ``SEED`` 1 and 2 and demands the same ``Verdict:`` lines.
+kernels and the release) are shown but not compared. ``tests/test_evidence.py`` re-runs every
+notebook at ``SEED`` 1 and 2 and demands the same ``Verdict:`` lines, and fails on a control whose
+outcome is written as a constant instead of measured.
+
+A claim can only be judged where the task leaves room for both answers. When it does not (the rival
+is already at the ceiling, so no model could beat it by the margin), pass ``testable`` (measured, one
+bool per seed): where it is False the verdict is ``NOT TESTABLE`` and the block says why, never FALSE.
+
+Helpers that make the rules easy to follow:
+
+- :func:`majority_rate`: chance for a classifier is the majority-class rate of the split it is
+  tested on, computed from the labels, never a typed-in 0.5.
+- :func:`paired_bootstrap`: the mean difference of two models' per-example scores on the same test
+  items, with a percentile bootstrap interval and the test size; a threshold inside the interval's
+  width is noise, not a rule.
+- :func:`improves`: the one rule for "X (significantly) improves Y": the paired interval of the
+  rival's error minus the model's error lies above zero. Every notebook that tests such a claim uses
+  it (:data:`IMPROVES_RULE`).
 """
 
 from __future__ import annotations
@@ -40,8 +56,15 @@ from typing import Literal, TypeVar
 
 import torch
 
-Verdict = Literal["TRUE", "FALSE", "PARTLY TRUE", "NOT SUPPORTED", "INCONCLUSIVE"]
-VERDICTS: tuple[str, ...] = ("TRUE", "FALSE", "PARTLY TRUE", "NOT SUPPORTED", "INCONCLUSIVE")
+Verdict = Literal["TRUE", "FALSE", "PARTLY TRUE", "NOT SUPPORTED", "INCONCLUSIVE", "NOT TESTABLE"]
+VERDICTS: tuple[str, ...] = (
+    "TRUE",
+    "FALSE",
+    "PARTLY TRUE",
+    "NOT SUPPORTED",
+    "INCONCLUSIVE",
+    "NOT TESTABLE",
+)
 N_SEEDS = 3
 
 Outcome = bool | Sequence[bool]
@@ -111,6 +134,8 @@ class ClaimCheck:
     control: str
     holds: Mapping[str, Sequence[bool]]
     control_holds: Mapping[str, Sequence[bool]]
+    testable: Sequence[bool] | None = None
+    why_untestable: str = ""
 
     @property
     def n_seeds(self) -> int:
@@ -131,6 +156,8 @@ class ClaimCheck:
 
     @property
     def verdict(self) -> Verdict:
+        if self.testable is not None and not all(self.testable):
+            return "NOT TESTABLE"
         verdict = verdict_from(dict(self.holds))
         if verdict == "NOT SUPPORTED":
             return verdict
@@ -157,16 +184,24 @@ class ClaimCheck:
             "NOT SUPPORTED": "the seeds disagree",
             "INCONCLUSIVE": "the control did not come out the other way",
         }.get(verdict, seeds)
-        return "\n".join(
-            [
-                wrap(f'"{self.quote}"', f"Claim (seed {self.seed}): "),
-                wrap(self.rule, "Rule: "),
-                wrap(self.finding, "Measured: "),
-                wrap(f"{self.control}: {self._outcome_text(self.control_holds)}", "Control: "),
-                wrap(f"{self._outcome_text(self.holds)} ({why})", "Outcome: "),
-                f"Verdict: {verdict}",
-            ]
-        )
+        lines = [
+            wrap(f'"{self.quote}"', f"Claim (seed {self.seed}): "),
+            wrap(self.rule, "Rule: "),
+            wrap(self.finding, "Measured: "),
+            wrap(f"{self.control}: {self._outcome_text(self.control_holds)}", "Control: "),
+            wrap(f"{self._outcome_text(self.holds)} ({why})", "Outcome: "),
+        ]
+        if self.testable is not None:
+            untested = sum(not t for t in self.testable)
+            lines.append(
+                wrap(
+                    "yes, the task leaves room for both outcomes"
+                    if not untested
+                    else f"no at {untested} of {len(self.testable)} seeds: {self.why_untestable}",
+                    "Testable: ",
+                )
+            )
+        return "\n".join([*lines, f"Verdict: {verdict}"])
 
 
 def claim_check(
@@ -178,6 +213,8 @@ def claim_check(
     control: str,
     control_holds: Holds,
     finding: str,
+    testable: bool | Sequence[bool] | None = None,
+    why_untestable: str = "",
 ) -> ClaimCheck:
     """Decide a claim by a stated rule, print the check and return it.
 
@@ -189,6 +226,10 @@ def claim_check(
         control: the condition under which the outcome should come out the other way.
         control_holds: the rule's outcome on the control, shaped like ``holds`` (same parts).
         finding: the measured numbers behind the outcomes (printed, not compared by nbval).
+        testable: measured, one bool per seed: whether the task leaves room for both outcomes (e.g.
+            the rival is far enough below the ceiling for the claimed margin). Any False gives
+            ``NOT TESTABLE`` instead of a verdict; ``None`` (default) when room is not in doubt.
+        why_untestable: what leaves no room (printed when ``testable`` has a False).
     """
     for name, text in (
         ("quote", quote),
@@ -203,6 +244,13 @@ def claim_check(
         raise ValueError(
             f"control_holds must have the same parts as holds: {sorted(claim)} vs {sorted(ctrl)}"
         )
+    room = None
+    if testable is not None:
+        room = [bool(t) for t in ([testable] if isinstance(testable, bool) else testable)]
+        if not room:
+            raise ValueError("testable is empty: give one bool per seed")
+        if not all(room) and not why_untestable.strip():
+            raise ValueError("say in why_untestable what leaves the task no room for both outcomes")
     check = ClaimCheck(
         seed=seed,
         quote=quote.strip(),
@@ -211,6 +259,8 @@ def claim_check(
         control=control.strip(),
         holds=claim,
         control_holds=ctrl,
+        testable=room,
+        why_untestable=why_untestable.strip(),
     )
     print(check)
     return check
@@ -247,3 +297,105 @@ def compare(
 def _small(value: float, atol: float) -> str:
     """A difference printed stably: below tolerance it reads '< atol', so runs print the same."""
     return "0" if value == 0 else (f"< {atol:g}" if value <= atol else f"{value:.2e}")
+
+
+def majority_rate(labels: torch.Tensor | Sequence[int]) -> float:
+    """Chance for a classifier: the share of the most common label in ``labels`` (a split's targets).
+
+    Always-predict-the-majority scores exactly this, so an accuracy means something only above it.
+    Compute it on the split the accuracy is measured on (and on each group that is reported).
+    """
+    labels = torch.as_tensor(labels).reshape(-1)
+    if labels.numel() == 0:
+        raise ValueError("majority_rate needs at least one label")
+    if labels.is_floating_point():
+        raise ValueError(f"majority_rate takes class labels (integers), got dtype {labels.dtype}")
+    _, counts = torch.unique(labels.cpu(), return_counts=True)
+    return counts.max().item() / labels.numel()
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean of ``a - b`` over paired test items, with a bootstrap interval and the test size."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    level: float
+
+    @property
+    def above_zero(self) -> bool:
+        """The whole interval is above 0: ``a`` is larger than ``b`` beyond resampling noise."""
+        return self.low > 0
+
+    @property
+    def below_zero(self) -> bool:
+        return self.high < 0
+
+    def format(self, fmt: str = "+.3f") -> str:
+        pct = f"{100 * self.level:g} %"
+        return (
+            f"{format(self.mean, fmt)} ({pct} interval {format(self.low, fmt)} to "
+            f"{format(self.high, fmt)}, n={self.n})"
+        )
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def paired_bootstrap(
+    a: torch.Tensor | Sequence[float],
+    b: torch.Tensor | Sequence[float],
+    *,
+    n_resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> PairedDifference:
+    """How much ``a`` exceeds ``b`` on the same test items, and how sure that is.
+
+    ``a`` and ``b`` are per-item scores of two models on the *same* test items in the same order
+    (0/1 correctness, or per-item losses). Resampling the items (with replacement) keeps each pair
+    together, so the interval reflects the test set's size and the items' difficulty, not just the
+    two means. Uses its own generator (``seed``), so the caller's random state is untouched and the
+    interval is the same on every run.
+    """
+    a_t = torch.as_tensor(a, dtype=torch.float64).reshape(-1).cpu()
+    b_t = torch.as_tensor(b, dtype=torch.float64).reshape(-1).cpu()
+    if a_t.shape != b_t.shape:
+        raise ValueError(
+            f"paired_bootstrap needs one score per test item for both models, got {a_t.numel()} "
+            f"and {b_t.numel()} items: score both on the same test set"
+        )
+    if a_t.numel() < 2:
+        raise ValueError(f"paired_bootstrap needs at least 2 test items, got {a_t.numel()}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, e.g. 0.95, got {level}")
+    diff = a_t - b_t
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, diff.numel(), (n_resamples, diff.numel()), generator=gen)
+    means = diff[idx].mean(dim=1)
+    tail = (1 - level) / 2
+    low, high = torch.quantile(means, torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
+    return PairedDifference(diff.mean().item(), low, high, diff.numel(), level)
+
+
+IMPROVES_RULE = (
+    "holds if the paired bootstrap 95 % interval of (rival's test error - model's test error), "
+    "over the same test items, lies above 0, at every seed"
+)
+
+
+def improves(
+    model_errors: torch.Tensor | Sequence[float],
+    rival_errors: torch.Tensor | Sequence[float],
+    *,
+    seed: int = 0,
+) -> tuple[bool, PairedDifference]:
+    """The course's one rule for "X improves on Y": the rival's error minus the model's, paired.
+
+    Errors are per test item (squared error, cross-entropy, or 1 - correct), lower is better. Returns
+    whether the whole 95 % interval is above 0, and the interval to print. See :data:`IMPROVES_RULE`.
+    """
+    diff = paired_bootstrap(rival_errors, model_errors, seed=seed)
+    return diff.above_zero, diff

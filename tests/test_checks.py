@@ -1,0 +1,95 @@
+"""The evidence helpers of ``course_utils.checks``: chance from the data, paired intervals, room to fail."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from course_utils import checks
+
+
+def _check(**overrides):
+    args = dict(
+        seed="001",
+        quote="q",
+        rule="holds if x",
+        holds=[True, True, True],
+        control="the rival",
+        control_holds=[False, False, False],
+        finding="x = 1",
+    )
+    return checks.claim_check(**(args | overrides))
+
+
+def test_majority_rate_is_the_share_of_the_commonest_label():
+    assert checks.majority_rate([0, 1, 1, 1]) == 0.75
+    assert checks.majority_rate(torch.tensor([[2, 2], [0, 1]])) == 0.5
+    with pytest.raises(ValueError, match="at least one label"):
+        checks.majority_rate([])
+    with pytest.raises(ValueError, match="class labels"):
+        checks.majority_rate(torch.tensor([0.2, 0.8]))
+
+
+def test_paired_bootstrap_sees_a_real_difference_and_not_noise():
+    gen = torch.Generator().manual_seed(0)
+    base = torch.rand(400, generator=gen)
+    better = base + 0.05 + 0.05 * torch.randn(400, generator=gen)
+    same = base + 0.05 * torch.randn(400, generator=gen)
+    real = checks.paired_bootstrap(better, base)
+    assert real.above_zero and not real.below_zero and real.n == 400
+    assert real.low < real.mean < real.high and abs(real.mean - 0.05) < 0.01
+    noise = checks.paired_bootstrap(same, base)
+    assert noise.low < 0 < noise.high and not noise.above_zero
+    assert "n=400" in str(real) and "95 % interval" in str(real)
+
+
+def test_paired_bootstrap_pairs_items_unlike_two_independent_means():
+    # every item 0.01 better, items very different: paired, the gain is certain
+    gen = torch.Generator().manual_seed(1)
+    hard = 10 * torch.rand(50, generator=gen)
+    assert checks.paired_bootstrap(hard + 0.01, hard).low > 0
+
+
+def test_paired_bootstrap_is_repeatable_and_leaves_the_global_rng_alone():
+    torch.manual_seed(5)
+    random.seed(5)
+    before = (torch.random.get_rng_state(), random.getstate())
+    a, b = torch.arange(20.0), torch.arange(20.0).flip(0)
+    assert checks.paired_bootstrap(a, b) == checks.paired_bootstrap(a, b)
+    assert torch.equal(before[0], torch.random.get_rng_state()) and before[1] == random.getstate()
+
+
+def test_paired_bootstrap_refuses_unpaired_or_tiny_input():
+    with pytest.raises(ValueError, match="same test set"):
+        checks.paired_bootstrap([1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="at least 2"):
+        checks.paired_bootstrap([1.0], [0.0])
+    with pytest.raises(ValueError, match="level"):
+        checks.paired_bootstrap([1.0, 2.0], [0.0, 1.0], level=95)
+
+
+def test_improves_is_the_rival_error_minus_the_model_error():
+    gen = torch.Generator().manual_seed(2)
+    rival = torch.rand(300, generator=gen)
+    ok, diff = checks.improves(rival * 0.5, rival)
+    assert ok and diff.mean > 0
+    ok, diff = checks.improves(rival, rival * 0.5)  # the model is worse: the rule fails
+    assert not ok and diff.below_zero
+    ok, _ = checks.improves(rival + 0.01 * torch.randn(300, generator=gen), rival)
+    assert not ok  # noise is not an improvement
+    assert "above 0" in checks.IMPROVES_RULE
+
+
+def test_testable_false_gives_not_testable_and_says_why(capsys):
+    check = _check(testable=[True, False, True], why_untestable="the rival scores 0.998")
+    out = capsys.readouterr().out
+    assert check.verdict == "NOT TESTABLE"
+    assert "Testable: no at 1 of 3 seeds: the rival scores 0.998" in out
+    assert out.rstrip().endswith("Verdict: NOT TESTABLE")
+    check = _check(testable=[True] * 3)
+    assert check.verdict == "TRUE" and "Testable: yes" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="why_untestable"):
+        _check(testable=False)
+    assert "NOT TESTABLE" in checks.VERDICTS
