@@ -1,4 +1,4 @@
-"""Widget redraw times of notebooks 03 and 04: the attention explorer and the gradient explorer.
+"""Widget redraw times of notebooks 04 and 05: the attention explorer and the gradient explorer.
 
     python benchmarks/bench_attention_pooling.py [--repeats 20]
 
@@ -51,7 +51,7 @@ def redraw_times(repeats: int = 20) -> dict[str, tuple[float, float]]:
     out = {}
     with mpl.rc_context(STYLE):  # as in the notebooks, after use_course_style()
         ex = attention_explorer(weights, lengths=lengths, positions=positions, inputs=x[..., 0])
-        out["attention explorer (04)"] = _timed(
+        out["attention explorer (05)"] = _timed(
             ex, [("example", (k % 31) + 1) for k in range(repeats)]
         )
         ge = gradient_explorer(norms, positions=positions[:64].repeat(2, 1)[:64])
@@ -61,7 +61,7 @@ def redraw_times(repeats: int = 20) -> dict[str, tuple[float, float]]:
             else ("stage", ["after training", "at initialisation"][k // 4 % 2])
             for k in range(repeats)
         ]
-        out["gradient explorer (03)"] = _timed(ge, changes)
+        out["gradient explorer (04)"] = _timed(ge, changes)
         # Reference: the cheapest possible redraw on this machine now (one line, same figure size).
         ref = FigureExplorer(
             lambda fig, k: fig.add_subplot().plot([0, k]),

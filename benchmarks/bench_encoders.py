@@ -4,7 +4,7 @@
 
 Encodes ``n`` generated sentences with the packaged all-MiniLM-L6-v2 (6 layers, 384 wide) on the
 CPU, once from scratch (for two batch sizes) and once from the cache, and prints sentences per second.
-Then moves the notebook-07 attention explorer through layers, heads, sentences and both views and
+Then moves the notebook-08 attention explorer through layers, heads, sentences and both views and
 prints the median redraw time, as wall clock and as CPU time of this process (on a shared machine
 the wall clock also counts the time other processes held the cores; the CPU time is what the redraw
 costs). Timings are never asserted in tests.

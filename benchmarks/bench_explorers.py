@@ -42,14 +42,14 @@ def _explorers() -> dict:
     texts = ["Profits did not fall, but sales dropped sharply.", "Costs rose.", "Shares hold."]
     return {
         "state (01/02)": state_explorer(trace),
-        "attention pooling (04)": attention_explorer(
+        "attention pooling (05)": attention_explorer(
             {"additive": pool, "mean": torch.full((64, 50), 0.02)}, lengths=[50] * 64
         ),
-        "gradient (03)": gradient_explorer(norms),
-        "decoder step (05)": decoder_step_explorer(align),
-        "heads (06)": head_explorer(att),
-        "BERT attention (07)": bert_attention_explorer(tiny_encoder(), texts),
-        "importance (08)": importance_explorer(imps),
+        "gradient (04)": gradient_explorer(norms),
+        "decoder step (06)": decoder_step_explorer(align),
+        "heads (07)": head_explorer(att),
+        "BERT attention (08)": bert_attention_explorer(tiny_encoder(), texts),
+        "importance (09)": importance_explorer(imps),
     }
 
 

@@ -1,9 +1,9 @@
 """Benchmark: the cost of each layer-importance method and the importance explorer's redraw time.
 
-    python benchmarks/bench_importance.py            # notebook 08's sizes
+    python benchmarks/bench_importance.py            # notebook 09's sizes
     python benchmarks/bench_importance.py --redraws 30
 
-Sizes match notebook 08: 180 test sentences, 7 hidden states ([CLS] of the embedding output and
+Sizes match notebook 09: 180 test sentences, 7 hidden states ([CLS] of the embedding output and
 6 layers), 384 features, a BiLSTM pooling with 32 units per direction. Features are random (the cost
 does not depend on their values), so the benchmark needs no encoder. Wall time on a shared machine
 is inflated by other processes; CPU time (one thread) is the better estimate of an idle machine.

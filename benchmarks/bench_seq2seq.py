@@ -1,4 +1,4 @@
-"""Notebook 05's costs: decoder-step explorer redraws, alignment plots, one training step.
+"""Notebook 06's costs: decoder-step explorer redraws, alignment plots, one training step.
 
     python benchmarks/bench_seq2seq.py
 

@@ -18,7 +18,7 @@ where ``v`` is a learned scoring vector (Yang et al.'s "context vector" ``u_w``:
 weight of exactly 0. Both layers **return their weights**.
 
 :class:`PooledLSTM` puts an ``nn.LSTM`` (any depth) under a pooling (last step, mean, seed, additive)
-and a linear head: the models of notebooks 03 and 04. ``"seed_masked"`` is the seed's layer given the
+and a linear head: the models of notebooks 04 and 05. ``"seed_masked"`` is the seed's layer given the
 padding mask: the ablation that separates its parameterisation from its missing mask.
 :func:`padded_adding_problem` is the adding problem with variable lengths, where the two relevant
 steps of every example are known.
@@ -142,7 +142,7 @@ class AdditiveAttentionPooling(nn.Module):
 
     Note: ``v`` (the attribute ``query``) is a learned scoring vector, the fixed query of Yang et
     al.'s pooling. In Bahdanau's form ``v^T tanh(W h_t + U q)`` the query ``q`` is a second input
-    (the decoder's state, notebook 05) and ``v`` still only scores; a learned, fixed ``q`` makes
+    (the decoder's state, notebook 06) and ``v`` still only scores; a learned, fixed ``q`` makes
     ``U q`` a constant, i.e. the bias ``b`` here. ``v`` has no bias because softmax ignores a shift.
     """
 
@@ -167,7 +167,7 @@ class AdditiveAttentionPooling(nn.Module):
 
 
 class PooledLSTM(nn.Module):
-    """``nn.LSTM`` -> pooling over time -> ``nn.Linear``: the models of notebooks 03 and 04.
+    """``nn.LSTM`` -> pooling over time -> ``nn.Linear``: the models of notebooks 04 and 05.
 
     Args:
         input_size: features per step ``F``.

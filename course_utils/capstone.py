@@ -1,4 +1,4 @@
-"""Notebook 09's task and measurements: a marked-symbol lookup, where attention must find one step.
+"""Notebook 10's task and measurements: a marked-symbol lookup, where attention must find one step.
 
 Each sequence starts with ``[CLS]`` and holds one ``[MARK]``; the label is the symbol right after the
 mark. A model that reads its answer at the ``[CLS]`` position has to fetch it from elsewhere, which

@@ -79,7 +79,7 @@ def cls_from_hidden_states(hidden_states: Sequence[torch.Tensor]) -> torch.Tenso
 class LSTMPooling(nn.Module):
     """The seed's LSTM pooling, kept as written (seed 004): a BiLSTM over layers 1..L, ``out[:, -1, :]``.
 
-    Its two quirks are what notebook 08 examines: it skips the embedding output (``range(1,
+    Its two quirks are what notebook 09 examines: it skips the embedding output (``range(1,
     num_layers + 1)``), and ``out[:, -1, :]`` of a bidirectional LSTM joins the forward state after
     the last layer with the backward state after **one** step, which has read only the last layer.
 
@@ -265,7 +265,7 @@ class PooledClassifier(nn.Module):
         return self.head(self.pooling(cls_per_layer))  # (N, C)
 
 
-#: The strategies compared in notebook 08, by display name.
+#: The strategies compared in notebook 09, by display name.
 POOLINGS: tuple[str, ...] = (
     "seed LSTMPooling",
     "BiLSTM final states",

@@ -19,7 +19,7 @@ where the article goes wrong:
 - **dropout**: ``nn.LSTM`` applies ``dropout`` between layers only; with ``num_layers=1`` PyTorch warns
   and ignores it, so the corrected models pass it only when there is more than one layer.
 
-The small seeded tasks each design is trained on in notebook 06 live here too, next to the models that
+The small seeded tasks each design is trained on in notebook 07 live here too, next to the models that
 suit them: :func:`marked_value_task`, :func:`next_token_task`, :func:`duplicate_task`.
 
 Shapes: ``B`` batch, ``T`` steps (``seq_len``), ``H`` ``hidden_size`` (the attention's ``embed_dim``),

@@ -3,10 +3,10 @@
 One sentence, picked from a menu or typed, drives three tabs:
 
 (a) **attention**: the pretrained encoder's self-attention by layer and head, as a heatmap or as
-    token lines (notebook 07's explorer);
-(b) **BERT + LSTM**: the notebook-07 classifier's prediction, and the h, c and gates of its two
+    token lines (notebook 08's explorer);
+(b) **BERT + LSTM**: the notebook-08 classifier's prediction, and the h, c and gates of its two
     LSTMs over the sentence's tokens (``inspect``'s state views);
-(c) **layer importance**: which hidden state's [CLS] the notebook-08 BiLSTM pooling relies on, by
+(c) **layer importance**: which hidden state's [CLS] the notebook-09 BiLSTM pooling relies on, by
     ablation, gradient x input and integrated gradients, next to the same model **untrained** (the
     control: what the methods give for a model that learned nothing).
 

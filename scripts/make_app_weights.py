@@ -1,12 +1,12 @@
 """Train the visualizer app's two small models and save them as one small file (``make visualize``).
 
 The app (``app/visualizer.ipynb``) must start in seconds, so it loads trained weights instead of
-training: this script makes them, from the course's own parts and generated sentences (notebooks 07
-and 08), offline:
+training: this script makes them, from the course's own parts and generated sentences (notebooks 08
+and 09), offline:
 
-- the BERT + LSTM classifier of notebook 07 (``TokenLSTM``: every token's last hidden state into two
+- the BERT + LSTM classifier of notebook 08 (``TokenLSTM``: every token's last hidden state into two
   stacked LSTMs, packed by the attention mask);
-- the layer-pooling classifier of notebook 08 (``BiLSTM final states`` over the standardised [CLS]
+- the layer-pooling classifier of notebook 09 (``BiLSTM final states`` over the standardised [CLS]
   of every hidden state), whose layer-wise importance the app shows, with the training statistics
   of the standardiser.
 

@@ -27,22 +27,22 @@ GALLERY = {
         "State flow through a stacked LSTM: h goes along and up, c only along",
     ),
     "attention_heads": (
-        "06_lstm_multihead_attention.ipynb",
+        "07_lstm_multihead_attention.ipynb",
         "plot_heads(",
         "Attention heads of an LSTM + multi-head attention model",
     ),
     "causal_leak": (
-        "06_lstm_multihead_attention.ipynb",
+        "07_lstm_multihead_attention.ipynb",
         "the leaky model beats the impossible",
         "The causal leak: without a mask, a next-token model beats the honest floor",
     ),
     "bert_attention": (
-        "07_bert_lstm.ipynb",
+        "08_bert_lstm.ipynb",
         "plot_token_lines(shown",
         "BERT attention: one head as a heatmap and as token lines",
     ),
     "layer_importance": (
-        "08_lstm_pooling_bert_layers.ipynb",
+        "09_lstm_pooling_bert_layers.ipynb",
         "layer importance over the test sentences",
         "Layer-wise [CLS] importance by three methods",
     ),

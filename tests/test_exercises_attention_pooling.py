@@ -1,4 +1,4 @@
-"""Notebook 04's exercise checkers: fail on the starter, on trivial stubs and on the usual mistakes
+"""Notebook 05's exercise checkers: fail on the starter, on trivial stubs and on the usual mistakes
 (each with a hint that names it), pass on the solution, leave the RNG alone."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from course_utils.attention_pooling import AdditiveAttentionPooling
 from course_utils.exercises import attention_pooling as ex
 from tests.notebook_tools import assert_checker_contract, find_notebook
 
-NOTEBOOK = find_notebook("04")
+NOTEBOOK = find_notebook("05")
 NEG_INF = float("-inf")
 
 # 4.1 ------------------------------------------------------------------------------------------

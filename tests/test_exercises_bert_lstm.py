@@ -1,4 +1,4 @@
-"""The checkers of notebook 07 fail on the starter code, on trivial stubs and on the usual mistakes
+"""The checkers of notebook 08 fail on the starter code, on trivial stubs and on the usual mistakes
 (each with a hint that names it), pass on the solutions and leave the learner's RNG alone."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import torch
 from course_utils.exercises import bert_lstm as ex
 from tests.notebook_tools import assert_checker_contract, find_notebook
 
-NB = find_notebook("07")
+NB = find_notebook("08")
 
 
 def _masked_sum(x, m):

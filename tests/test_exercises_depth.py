@@ -1,4 +1,4 @@
-"""Notebook 03's exercise checkers: fail on the starter, on trivial stubs and on the usual mistakes
+"""Notebook 04's exercise checkers: fail on the starter, on trivial stubs and on the usual mistakes
 (each with a hint that names it), pass on the solution, leave the RNG alone."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from torch import nn
 from course_utils.exercises import depth as ex
 from tests.notebook_tools import assert_checker_contract, find_notebook
 
-NOTEBOOK = find_notebook("03")
+NOTEBOOK = find_notebook("04")
 
 
 # 3.1 ------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Notebook 09 exercise checkers: fail on the starter and on stubs, reject the usual mistakes with a
+"""Notebook 10 exercise checkers: fail on the starter and on stubs, reject the usual mistakes with a
 hint that names them, pass on the reference, leave the RNG alone."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from course_utils.exercises.inspecting import (
 )
 from tests.notebook_tools import assert_checker_contract, find_notebook
 
-NOTEBOOK = find_notebook("09")
+NOTEBOOK = find_notebook("10")
 
 
 def _rows(x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Exercise checkers of notebook 08: fail on the starter, fail on trivial stubs and common mistakes,
+"""Exercise checkers of notebook 09: fail on the starter, fail on trivial stubs and common mistakes,
 pass on the reference solution."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_checker_contract(tag, name, checker, solution, wrong):
         "ablate_layer": [lambda f, x, k, b: torch.zeros(x.shape[0])],
     }[name]
     assert_checker_contract(
-        find_notebook("08"), tag, name, checker, solution, stubs, wrong_answers=wrong
+        find_notebook("09"), tag, name, checker, solution, stubs, wrong_answers=wrong
     )
     assert "well done" in str(checker(solution))
 

@@ -1,4 +1,4 @@
-"""Notebook 06 exercise checkers: fail on the starter, fail on trivial stubs, pass on the reference."""
+"""Notebook 07 exercise checkers: fail on the starter, fail on trivial stubs, pass on the reference."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from course_utils.exercises.mha import (
 )
 from tests.notebook_tools import assert_checker_contract, find_notebook
 
-NOTEBOOK = find_notebook("06")
+NOTEBOOK = find_notebook("07")
 
 EXERCISES = [
     ("starter-causal-mask", "build_causal_mask", check_causal_mask, reference_causal_mask),

@@ -1,4 +1,4 @@
-"""The checkers of notebook 05 fail on its starters, fail on trivial stubs, pass on the solutions,
+"""The checkers of notebook 06 fail on its starters, fail on trivial stubs, pass on the solutions,
 and name the usual mistakes."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import torch
 from course_utils.exercises import seq2seq as ex
 from tests.notebook_tools import assert_checker_contract, find_notebook
 
-NOTEBOOK = find_notebook("05")
+NOTEBOOK = find_notebook("06")
 
 
 def _no_tanh(q, k, W_q, W_k, v):

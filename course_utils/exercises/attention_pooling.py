@@ -1,4 +1,4 @@
-"""Exercises of notebook 04 (additive attention pooling): checkers with feedback, and solutions.
+"""Exercises of notebook 05 (additive attention pooling): checkers with feedback, and solutions.
 
 Each ``check_*`` runs the learner's function and the reference on the same scores, states and
 weights, compares what they compute and returns a :class:`~course_utils.feedback.Feedback`. Where
@@ -32,7 +32,7 @@ def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------
-# Exercise 4.1: a softmax that gives padding exactly zero weight.
+# Exercise 5.1: a softmax that gives padding exactly zero weight.
 
 
 def reference_masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -64,7 +64,7 @@ def _softmax_mistakes(scores: torch.Tensor, mask: torch.Tensor) -> dict[str, tor
 @checker
 def check_masked_softmax(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
     """``fn(scores (B, T), mask (B, T) bool, True = real)`` -> weights ``(B, T)``."""
-    fb = Feedback("Exercise 4.1 - masked softmax")
+    fb = Feedback("Exercise 5.1 - masked softmax")
     scores, mask = _softmax_case()
     got = fb.call(fn, scores.clone(), mask.clone())
     if not ran(got) or not fb.check_tensor(got, "the weights"):
@@ -114,7 +114,7 @@ def check_masked_softmax(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
 
 
 # --------------------------------------------------------------------------------------------------
-# Exercise 4.2: the seed's layer as one projection (W = W1 + W2) and a bias-free scoring vector.
+# Exercise 5.2: the seed's layer as one projection (W = W1 + W2) and a bias-free scoring vector.
 
 
 def reference_seed_to_additive(layer: SeedAttentionLayer) -> AdditiveAttentionPooling:
@@ -137,7 +137,7 @@ def check_seed_to_additive(
     fn: Callable[[SeedAttentionLayer], AdditiveAttentionPooling],
 ) -> Feedback:
     """``fn(seed_layer)`` must return an equivalent, smaller :class:`AdditiveAttentionPooling`."""
-    fb = Feedback("Exercise 4.2 - the seed's layer as additive attention pooling")
+    fb = Feedback("Exercise 5.2 - the seed's layer as additive attention pooling")
     torch.manual_seed(7)
     seed_layer = SeedAttentionLayer(hidden_size=8, units=5)
     before = {k: v.clone() for k, v in seed_layer.state_dict().items()}
@@ -207,7 +207,7 @@ def check_seed_to_additive(
 
 
 # --------------------------------------------------------------------------------------------------
-# Exercise 4.3: additive attention pooling from its equation.
+# Exercise 5.3: additive attention pooling from its equation.
 
 
 def reference_additive_pool(
@@ -223,7 +223,7 @@ def reference_additive_pool(
 @checker
 def check_additive_pool(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> Feedback:
     """``fn(h, mask, proj, query)`` -> ``(context (B, H), weights (B, T))`` as the course module."""
-    fb = Feedback("Exercise 4.3 - additive attention pooling")
+    fb = Feedback("Exercise 5.3 - additive attention pooling")
     torch.manual_seed(4)
     layer = AdditiveAttentionPooling(hidden_size=6, attention_size=5)
     h = torch.randn(3, 7, 6, generator=torch.Generator().manual_seed(5))

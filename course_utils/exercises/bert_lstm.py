@@ -1,4 +1,4 @@
-"""Exercises of notebook 07 (BERT + LSTM): checkers with feedback, and reference solutions.
+"""Exercises of notebook 08 (BERT + LSTM): checkers with feedback, and reference solutions.
 
 1. ``masked_mean_pool(x, mask)``: average the real tokens only (seed 000's pooling, corrected).
 2. ``last_real_output(outputs, mask)``: each sentence's LSTM output at its own last real token,

@@ -1,4 +1,4 @@
-"""Exercises of notebook 03 (depth and gradients): checkers with feedback, and reference solutions.
+"""Exercises of notebook 04 (depth and gradients): checkers with feedback, and reference solutions.
 
 Each ``check_*`` takes the learner's function, runs it and the reference on the same weights and
 inputs, compares what they compute (counts, gradients, outputs) and returns a
@@ -19,7 +19,7 @@ from ..feedback import Feedback, checker, ran
 from ..gradients import input_gradient_norms
 
 # --------------------------------------------------------------------------------------------------
-# Exercise 3.1: how many parameters does nn.LSTM have?
+# Exercise 4.1: how many parameters does nn.LSTM have?
 
 
 def reference_lstm_parameter_count(input_size: int, hidden_size: int, num_layers: int) -> int:
@@ -59,7 +59,7 @@ def _count_mistakes(i: int, h: int, n: int) -> dict[int, str]:
 @checker
 def check_lstm_parameter_count(fn: Callable[[int, int, int], int]) -> Feedback:
     """Compare ``fn(input_size, hidden_size, num_layers)`` with ``nn.LSTM``'s real count."""
-    fb = Feedback("Exercise 3.1 - parameters of a stacked nn.LSTM")
+    fb = Feedback("Exercise 4.1 - parameters of a stacked nn.LSTM")
     for input_size, hidden_size, num_layers in _COUNT_CASES:
         got = fb.call(fn, input_size, hidden_size, num_layers)
         if not ran(got):
@@ -82,7 +82,7 @@ def check_lstm_parameter_count(fn: Callable[[int, int, int], int]) -> Feedback:
 
 
 # --------------------------------------------------------------------------------------------------
-# Exercise 3.2: the gradient norm per input step, by hand.
+# Exercise 4.2: the gradient norm per input step, by hand.
 
 
 def reference_gradient_norms(
@@ -122,7 +122,7 @@ def check_gradient_norms(fn: Callable[[Callable, torch.Tensor], torch.Tensor]) -
     Both models get the same ``x`` (as a notebook measures several models on one probe batch), so
     an answer that makes the caller's ``x`` require gradients sees ``x.grad`` accumulate.
     """
-    fb = Feedback("Exercise 3.2 - gradient norm per input step")
+    fb = Feedback("Exercise 4.2 - gradient norm per input step")
     x = torch.randn(4, 9, 3, generator=torch.Generator().manual_seed(3))
     x_before = x.detach().clone()
     grads = []
@@ -180,7 +180,7 @@ def check_gradient_norms(fn: Callable[[Callable, torch.Tensor], torch.Tensor]) -
 
 
 # --------------------------------------------------------------------------------------------------
-# Exercise 3.3: the seed's Keras stack, in PyTorch.
+# Exercise 4.3: the seed's Keras stack, in PyTorch.
 
 
 class SeedStack(nn.Module):
@@ -232,7 +232,7 @@ def check_seed_stack(fn: Callable[[int], nn.Module]) -> Feedback:
     ``nn.LSTM`` and its ``nn.Linear`` and compares the outputs on the same input, so the wiring is
     judged, not only the layer sizes.
     """
-    fb = Feedback("Exercise 3.3 - the seed's two-layer Keras model in PyTorch")
+    fb = Feedback("Exercise 4.3 - the seed's two-layer Keras model in PyTorch")
     input_size = 3
     model = fb.call(fn, input_size)
     if not ran(model):

@@ -1,4 +1,4 @@
-"""Exercises of notebook 09 (inspect your own model): checkers and reference solutions.
+"""Exercises of notebook 10 (inspect your own model): checkers and reference solutions.
 
 1. ``marked_share(weights, marks)``: from the per-head weights ``inspect`` records, how much the
    ``[CLS]`` query takes from the mark and the step after it, per example and head.
@@ -52,7 +52,7 @@ def _weights_case() -> tuple[torch.Tensor, torch.Tensor]:
 @checker
 def check_marked_share(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
     """Check ``fn(weights (N, heads, L, S), marks (N,)) -> (N, heads)``."""
-    fb = Feedback("Exercise 9.1 - how much [CLS] takes from the mark, per head")
+    fb = Feedback("Exercise 10.1 - how much [CLS] takes from the mark, per head")
     weights, marks = _weights_case()
     result = fb.call(fn, weights.clone(), marks.clone())
     if not ran(result) or not fb.check_tensor(result):
@@ -109,7 +109,7 @@ def _trace_case() -> tuple[nn.LSTM, LSTMTrace, torch.Tensor]:
 @checker
 def check_summary_vector(fn: Callable[[LSTMTrace], torch.Tensor]) -> Feedback:
     """Check ``fn(trace) -> (B, 2H)`` against the LSTM's own final states ``h_n``."""
-    fb = Feedback("Exercise 9.2 - the BiLSTM's summary vector, read off the trace")
+    fb = Feedback("Exercise 10.2 - the BiLSTM's summary vector, read off the trace")
     lstm, trace, packed = _trace_case()
     result = fb.call(fn, trace)
     if not ran(result) or not fb.check_tensor(result):

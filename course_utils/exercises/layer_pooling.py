@@ -1,4 +1,4 @@
-"""Exercises of notebook 08 (LSTM pooling over BERT layers): checkers and reference solutions.
+"""Exercises of notebook 09 (LSTM pooling over BERT layers): checkers and reference solutions.
 
 1. :func:`check_final_states`: pool a BiLSTM's output with the final state of **both** directions.
 2. :func:`check_scalar_mix`: the learned scalar mix of layers, ``gamma * sum_k softmax(w)_k x_k``.

@@ -1,4 +1,4 @@
-"""Exercises of notebook 06 (LSTM + multi-head attention): checkers and reference solutions.
+"""Exercises of notebook 07 (LSTM + multi-head attention): checkers and reference solutions.
 
 1. ``causal_mask(seq_len)``: the boolean ``attn_mask`` that hides the future.
 2. ``padding_mask(lengths, seq_len)``: the boolean ``key_padding_mask`` that hides padding.
@@ -90,7 +90,7 @@ def _as_blocked(mask: torch.Tensor) -> torch.Tensor | None:
 @checker
 def check_causal_mask(fn: Callable[[int], torch.Tensor]) -> Feedback:
     """Check ``fn(seq_len) -> (T, T)`` mask: bool True (or float ``-inf``) where attention is blocked."""
-    fb = Feedback("Exercise 6.1 - a causal mask")
+    fb = Feedback("Exercise 7.1 - a causal mask")
     mask = fb.call(fn, 5)
     if not ran(mask) or not fb.check_tensor(mask):
         return fb
@@ -162,7 +162,7 @@ def check_causal_mask(fn: Callable[[int], torch.Tensor]) -> Feedback:
 @checker
 def check_padding_mask(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Feedback:
     """Check ``fn(lengths, seq_len) -> (B, T)`` bool mask, True at padding."""
-    fb = Feedback("Exercise 6.2 - a key padding mask")
+    fb = Feedback("Exercise 7.2 - a key padding mask")
     lengths = torch.tensor([3, 5, 1])
     mask = fb.call(fn, lengths, 5)
     mask_bool = _boolean_mask(
@@ -221,7 +221,7 @@ def check_head_weights(
     The learner gets a module whose ``forward`` raises, so calling the module is no way through;
     the reference weights come from ``nn.MultiheadAttention.forward`` on the same parameters.
     """
-    fb = Feedback("Exercise 6.3 - attention weights per head, by hand")
+    fb = Feedback("Exercise 7.3 - attention weights per head, by hand")
     torch.manual_seed(1)
     mha = _ByHandOnly(12, 3, batch_first=True).eval()
     with torch.no_grad():

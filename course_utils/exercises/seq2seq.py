@@ -1,4 +1,4 @@
-"""Exercises of notebook 05 (encoder-decoder with Bahdanau attention): checkers and solutions.
+"""Exercises of notebook 06 (encoder-decoder with Bahdanau attention): checkers and solutions.
 
 1. :func:`check_additive_scores`: the Bahdanau score ``v^T tanh(W_q q + W_k k_j)`` for every key.
 2. :func:`check_masked_attention`: softmax over the real source steps only, then the context.
