@@ -49,6 +49,7 @@ Helpers that make the rules easy to follow:
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -100,8 +101,10 @@ def _outcomes(holds: Holds, what: str) -> dict[str, list[bool]]:
         raise ValueError(f"{what} needs at least one part")
     out = {}
     for part, value in parts.items():
-        values = [value] if isinstance(value, bool | torch.Tensor) else list(value)
-        values = [bool(v) for v in values]  # numpy and torch bools too
+        if isinstance(value, torch.Tensor) or hasattr(value, "tolist"):
+            value = value.tolist()  # a tensor or array of bools (or one bool)
+        values = [value] if isinstance(value, bool) else list(value)
+        values = [bool(v) for v in values]
         if not values:
             raise ValueError(f"{what}[{part!r}] is empty: give one bool per seed")
         out[str(part)] = values
@@ -251,6 +254,11 @@ def claim_check(
             raise ValueError("testable is empty: give one bool per seed")
         if not all(room) and not why_untestable.strip():
             raise ValueError("say in why_untestable what leaves the task no room for both outcomes")
+    if room is not None and len(room) not in (1, max(len(v) for v in claim.values())):
+        raise ValueError(
+            f"testable has {len(room)} values but the claim was measured at "
+            f"{max(len(v) for v in claim.values())} seeds: give one per seed"
+        )
     check = ClaimCheck(
         seed=seed,
         quote=quote.strip(),
@@ -262,6 +270,12 @@ def claim_check(
         testable=room,
         why_untestable=why_untestable.strip(),
     )
+    if room is not None and not all(room) and check.control_flips:
+        raise ValueError(
+            "testable says the task leaves no room, but the control came out the other way: "
+            "the task has room for both outcomes, so the verdict stands; drop testable= or "
+            "measure room where the rule really cannot move"
+        )
     print(check)
     return check
 
@@ -360,8 +374,8 @@ def paired_bootstrap(
     two means. Uses its own generator (``seed``), so the caller's random state is untouched and the
     interval is the same on every run.
     """
-    a_t = torch.as_tensor(a, dtype=torch.float64).reshape(-1).cpu()
-    b_t = torch.as_tensor(b, dtype=torch.float64).reshape(-1).cpu()
+    a_t = torch.as_tensor(a, dtype=torch.float64).detach().reshape(-1).cpu()
+    b_t = torch.as_tensor(b, dtype=torch.float64).detach().reshape(-1).cpu()
     if a_t.shape != b_t.shape:
         raise ValueError(
             f"paired_bootstrap needs one score per test item for both models, got {a_t.numel()} "
@@ -371,10 +385,24 @@ def paired_bootstrap(
         raise ValueError(f"paired_bootstrap needs at least 2 test items, got {a_t.numel()}")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, e.g. 0.95, got {level}")
+    if not (torch.isfinite(a_t).all() and torch.isfinite(b_t).all()):
+        raise ValueError(
+            "paired_bootstrap got a NaN or infinite score: a diverged model or a log of 0; "
+            "fix the scores (clip probabilities, drop the diverged run and say so) first"
+        )
     diff = a_t - b_t
     gen = torch.Generator().manual_seed(seed)
-    idx = torch.randint(0, diff.numel(), (n_resamples, diff.numel()), generator=gen)
-    means = diff[idx].mean(dim=1)
+    chunk = max(1, 2_000_000 // diff.numel())  # resample in chunks: bounded memory for large n
+    means = torch.cat(
+        [
+            diff[
+                torch.randint(
+                    0, diff.numel(), (min(chunk, n_resamples - k), diff.numel()), generator=gen
+                )
+            ].mean(dim=1)
+            for k in range(0, n_resamples, chunk)
+        ]
+    )
     tail = (1 - level) / 2
     low, high = torch.quantile(means, torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
     return PairedDifference(diff.mean().item(), low, high, diff.numel(), level)
@@ -384,18 +412,50 @@ IMPROVES_RULE = (
     "holds if the paired bootstrap 95 % interval of (rival's test error - model's test error), "
     "over the same test items, lies above 0, at every seed"
 )
+MIN_TEST_ITEMS = 30
+
+
+def mcnemar_p(model_wrong: torch.Tensor, rival_wrong: torch.Tensor) -> float:
+    """One-sided exact McNemar p-value that the model errs less often than the rival (0/1 errors).
+
+    Only the discordant items count: ``b`` where the rival is wrong and the model right, ``c`` the
+    other way; under "no difference" ``b`` is Binomial(b + c, 1/2).
+    """
+    b = int(((rival_wrong == 1) & (model_wrong == 0)).sum())
+    c = int(((rival_wrong == 0) & (model_wrong == 1)).sum())
+    n = b + c
+    if n == 0:
+        return 1.0
+    return sum(math.comb(n, k) for k in range(b, n + 1)) / 2**n
 
 
 def improves(
     model_errors: torch.Tensor | Sequence[float],
     rival_errors: torch.Tensor | Sequence[float],
-    *,
-    seed: int = 0,
 ) -> tuple[bool, PairedDifference]:
     """The course's one rule for "X improves on Y": the rival's error minus the model's, paired.
 
-    Errors are per test item (squared error, cross-entropy, or 1 - correct), lower is better. Returns
-    whether the whole 95 % interval is above 0, and the interval to print. See :data:`IMPROVES_RULE`.
+    Errors are per test item, lower is better: squared error, cross-entropy, or ``1 - correct``
+    (pass errors, not accuracies: the sign matters). Returns whether the whole 95 % interval of the
+    rival's minus the model's error is above 0, and the interval to print (:data:`IMPROVES_RULE`).
+    For 0/1 errors the exact one-sided McNemar test must agree (p < 0.025), because the percentile
+    bootstrap is too generous when only a handful of items differ. Resampling uses a fixed generator
+    and 10,000 resamples, so the decision cannot be shopped for by changing a seed. Failing the rule
+    means the improvement was not shown at this test size: print the interval, whose upper end says
+    how large an improvement the data still allow.
     """
-    diff = paired_bootstrap(rival_errors, model_errors, seed=seed)
-    return diff.above_zero, diff
+    model_t = torch.as_tensor(model_errors, dtype=torch.float64).detach().reshape(-1).cpu()
+    rival_t = torch.as_tensor(rival_errors, dtype=torch.float64).detach().reshape(-1).cpu()
+    if model_t.numel() < MIN_TEST_ITEMS:
+        raise ValueError(
+            f"improves needs at least {MIN_TEST_ITEMS} test items per model, got {model_t.numel()}: "
+            "enlarge the generated test set"
+        )
+    diff = paired_bootstrap(rival_t, model_t, n_resamples=10_000)
+    shown = diff.above_zero
+    binary = bool(
+        ((model_t == 0) | (model_t == 1)).all() and ((rival_t == 0) | (rival_t == 1)).all()
+    )
+    if binary:
+        shown = shown and mcnemar_p(model_t, rival_t) < 0.025
+    return shown, diff

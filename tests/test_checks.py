@@ -83,7 +83,12 @@ def test_improves_is_the_rival_error_minus_the_model_error():
 
 
 def test_testable_false_gives_not_testable_and_says_why(capsys):
-    check = _check(testable=[True, False, True], why_untestable="the rival scores 0.998")
+    # the rival at the ceiling passes the rule as well: the control cannot come out the other way
+    check = _check(
+        control_holds=[True] * 3,
+        testable=[True, False, True],
+        why_untestable="the rival scores 0.998",
+    )
     out = capsys.readouterr().out
     assert check.verdict == "NOT TESTABLE"
     assert "Testable: no at 1 of 3 seeds: the rival scores 0.998" in out
@@ -93,3 +98,30 @@ def test_testable_false_gives_not_testable_and_says_why(capsys):
     with pytest.raises(ValueError, match="why_untestable"):
         _check(testable=False)
     assert "NOT TESTABLE" in checks.VERDICTS
+
+
+def test_not_testable_cannot_hide_a_result_the_control_could_decide():
+    # the control flipped: the task had room, so "no room" would launder the verdict
+    with pytest.raises(ValueError, match="the control came out the other way"):
+        _check(testable=[False] * 3, why_untestable="says who")
+    with pytest.raises(ValueError, match="one per seed"):
+        _check(control_holds=[True] * 3, testable=[False, False], why_untestable="ceiling")
+
+
+def test_outcomes_accept_tensors_of_bools():
+    check = _check(holds=torch.tensor([True, True, True]), control_holds=torch.tensor([False] * 3))
+    assert check.verdict == "TRUE" and check.n_seeds == 3
+
+
+def test_improves_needs_enough_items_finite_scores_and_mcnemar_for_few_discordant_items():
+    with pytest.raises(ValueError, match="at least 30"):
+        checks.improves([0.1] * 3, [1.0] * 3)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        checks.paired_bootstrap([float("nan"), 1.0], [0.0, 1.0])
+    # 100 items, the rival wrong on 4 the model gets right, none the other way: p = 1/16, not shown
+    model, rival = torch.zeros(100), torch.zeros(100)
+    rival[:4] = 1
+    assert checks.mcnemar_p(model, rival) == pytest.approx(1 / 16)
+    assert not checks.improves(model, rival)[0]
+    rival[:8] = 1  # 8 to 0: p = 1/256, shown
+    assert checks.improves(model, rival)[0]

@@ -3,21 +3,21 @@
 - no verdict is typed in: every claim check computes it from a rule (``course_utils.checks``);
 - every claim check sits in a cell nbval compares (``# NBVAL_CHECK_OUTPUT``);
 - no committed verdict is INCONCLUSIVE (a control that did not come out the other way);
-- no control is a constant: every ``control_holds`` rests on a measured value (checked statically);
+- no control is a constant: every ``control_holds`` rests on a measured value, decided by the
+  claim's own rule (checked statically, ``tests/evidence_reader.py``);
 - every notebook run at ``SEED`` 1 and at ``SEED`` 2, with its full parameters, prints the same
   ``Verdict:`` lines as the committed run (findings that rest on training hold at other seeds).
 """
 
 from __future__ import annotations
 
-import ast
-import builtins
 import re
 
 import nbformat
 import papermill
 import pytest
 
+from tests.evidence_reader import claim_check_calls, rule_signature
 from tests.notebook_tools import NOTEBOOKS, notebook_paths
 
 PATHS = notebook_paths()
@@ -79,120 +79,54 @@ def test_committed_verdicts_are_conclusive(path):
     )
 
 
-BUILTINS = set(dir(builtins))
-
-
-class ControlReader:
-    """Why a claim check's ``control_holds`` cannot come out the other way (no reasons: it can).
-
-    A control must be measured: its outcome has to depend on a value the notebook computed. This
-    reads the expression passed as ``control_holds`` (following names assigned at a cell's top level)
-    down to each outcome and flags three shapes that cannot move with the data:
-    a constant (``False``, ``[False for s in SEEDS]``); a comparison with no measured value on
-    either side (``0.0 <= PADDING``: names in CAPITALS are the notebook's parameters and thresholds,
-    loop variables over ``SEEDS`` or ``range`` are indices); and a comparison of a value with itself,
-    up to scaling by constants (``uniform[s] >= FOCUS * uniform[s]``). A function call on measured
-    values counts as measured: what happens inside a helper is the helper's tests' business.
-    """
-
-    def __init__(self, assignments: dict[str, ast.expr]):
-        self.assignments = assignments
-
-    def problems(self, expr: ast.expr, depth: int = 0) -> list[str]:
-        if depth > 6:
-            return []
-        if isinstance(expr, ast.Name) and expr.id in self.assignments:
-            return self.problems(self.assignments[expr.id], depth + 1)
-        if isinstance(expr, ast.List | ast.Tuple | ast.Set):
-            return [p for e in expr.elts for p in self.problems(e, depth)]
-        if isinstance(expr, ast.Dict):
-            return [p for v in expr.values for p in self.problems(v, depth)]
-        if isinstance(expr, ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp):
-            # a loop variable over measured values is measured; one over SEEDS or range() is an index
-            index = {
-                n.id
-                for g in expr.generators
-                if not self.measured(g.iter, set())
-                for n in ast.walk(g.target)
-                if isinstance(n, ast.Name)
-            }
-            return self.leaf(expr.value if isinstance(expr, ast.DictComp) else expr.elt, index)
-        return self.leaf(expr, set())
-
-    @staticmethod
-    def measured(node: ast.AST, index: set[str]) -> set[str]:
-        names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-        return {n for n in names if n not in index and n not in BUILTINS and not n.isupper()}
-
-    def unscaled(self, node: ast.expr, index: set[str]) -> ast.expr:
-        """A comparison's side without scaling or shifting by constants (``FOCUS * x`` -> ``x``)."""
-        if isinstance(node, ast.BinOp) and isinstance(
-            node.op, ast.Mult | ast.Div | ast.Add | ast.Sub
-        ):
-            for const, rest in ((node.left, node.right), (node.right, node.left)):
-                if not self.measured(const, index) and not _uses(const, index):
-                    return self.unscaled(rest, index)
-        return node
-
-    def leaf(self, expr: ast.expr, index: set[str]) -> list[str]:
-        if isinstance(expr, ast.Constant):
-            return [f"the constant {ast.unparse(expr)}"]
-        if not self.measured(expr, index):
-            return [f"{ast.unparse(expr)!r} uses no measured value"]
-        found = []
-        for node in ast.walk(expr):
-            if isinstance(node, ast.Compare):
-                sides = [node.left, *node.comparators]
-                forms = [ast.dump(self.unscaled(side, index)) for side in sides]
-                if len(set(forms)) < len(forms):
-                    found.append(f"{ast.unparse(node)!r} compares a value with itself")
-                elif not any(self.measured(side, index) for side in sides):
-                    found.append(f"{ast.unparse(node)!r} compares constants")
-        return found
-
-
-def _uses(node: ast.AST, names: set[str]) -> bool:
-    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node))
-
-
-def claim_check_calls(nb) -> list[tuple[int, dict[str, ast.expr], ControlReader]]:
-    """``(cell index, keyword arguments)`` of every ``claim_check(...)`` call, with a reader."""
-    trees = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code":
-            source = "\n".join(
-                ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!"))
-            )
-            trees.append((i, ast.parse(source)))
-    assignments = {
-        node.targets[0].id: node.value
-        for _, tree in trees
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        and len(node.targets) == 1
-        and isinstance(node.targets[0], ast.Name)
-    }
-    reader = ControlReader(assignments)
-    return [
-        (i, {k.arg: k.value for k in node.keywords}, reader)
-        for i, tree in trees
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "claim_check"
-    ]
-
-
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
 def test_controls_are_measured_not_constant(path):
     nb = nbformat.read(path, as_version=4)
-    bad = {
-        i: problems
-        for i, kwargs, reader in claim_check_calls(nb)
-        if (problems := reader.problems(kwargs["control_holds"]))
-    }
+    bad = {}
+    for i, kwargs, reader in claim_check_calls(nb):
+        problems = reader.problems(kwargs.get("control_holds"))
+        if "testable" in kwargs:
+            problems += [f"testable: {p}" for p in reader.problems(kwargs["testable"])]
+        if problems:
+            bad[i] = problems
     assert not bad, (
         f"{path.name}: controls that cannot come out the other way (cell: why): {bad}. "
         "Measure the control with the same rule as the claim."
     )
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_controls_use_the_claims_own_rule(path):
+    nb = nbformat.read(path, as_version=4)
+    differ = {
+        i: (
+            rule_signature(kw.get("holds"), reader),
+            rule_signature(kw.get("control_holds"), reader),
+        )
+        for i, kw, reader in claim_check_calls(nb)
+        if rule_signature(kw.get("holds"), reader)
+        != rule_signature(kw.get("control_holds"), reader)
+    }
+    assert not differ, (
+        f"{path.name}: the control is decided by another rule than the claim "
+        f"(cell: (claim's comparisons, control's comparisons)): {differ}"
+    )
+
+
+_EARLIER = """
+import numpy as np
+from course_utils.checks import claim_check
+ctrl = [False, False, False]
+def rival_passes(s):
+    return False
+def rival_trained(s):
+    model = train(s)
+    return score(model) > 0.5
+later = [False] * 3
+appended = []
+for s in SEEDS:
+    appended.append(False)
+"""
 
 
 @pytest.mark.parametrize(
@@ -204,16 +138,43 @@ def test_controls_are_measured_not_constant(path):
         ("[0.0 <= PADDING for s in SEEDS]", True),
         ("acc >= acc", True),
         ("{'a': [x[s] > y[s] for s in SEEDS], 'b': [0.1 > THRESHOLD for s in SEEDS]}", True),
-        ("ctrl", True),  # ctrl = [False, False, False] in an earlier cell
+        ("ctrl", True),
+        ("later", True),
+        ("appended", True),
+        ("[False] * 3", True),
+        ("[g >= 0.5 or True for g in grads]", True),
+        ("at_seeds(lambda s: rival_passes(s), SEED)", True),
+        ("np.zeros(3, dtype=bool)", True),
         ("[g >= 0.5 for g in grads]", False),
         ("{'a': [x[s] > y[s] for s in SEEDS]}", False),
         ("[gain[s][0] > gain[s][1] for s in SEEDS]", False),
-        ("at_seeds(lambda s: rival_passes(s), SEED)", False),
+        ("at_seeds(lambda s: rival_trained(s), SEED)", False),
+        ("[score(train(s)) > 0.5 for s in SEEDS]", False),
     ],
 )
 def test_control_reader_flags_constants_and_self_comparisons(control, flagged):
-    reader = ControlReader({"ctrl": ast.parse("[False, False, False]", mode="eval").body})
-    assert bool(reader.problems(ast.parse(control, mode="eval").body)) is flagged
+    source = _EARLIER + f"check = claim_check(holds=[True], control_holds={control})\n"
+    source += "later = [x > 0 for x in measured]\n"  # reassigned after the call: not what it read
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    [(_, kwargs, reader)] = claim_check_calls(nb)
+    assert bool(reader.problems(kwargs["control_holds"])) is flagged
+
+
+def test_rule_signature_sees_a_reversed_or_laxer_control():
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "a = claim_check(holds=[x >= T for x in m], control_holds=[x < T for x in r])\n"
+                "b = claim_check(holds=[x >= 0.5 for x in m], control_holds=[x >= 0.4 for x in r])\n"
+                "c = claim_check(holds=[x[s] >= T for s in SEEDS], control_holds=[y[s] >= T for s in SEEDS])\n"
+            )
+        ]
+    )
+    sigs = [
+        (rule_signature(kw["holds"], r), rule_signature(kw["control_holds"], r))
+        for _, kw, r in claim_check_calls(nb)
+    ]
+    assert [a != b for a, b in sigs] == [True, True, False]
 
 
 @pytest.mark.notebook

@@ -22,7 +22,9 @@ IDS = [p.stem for p in PATHS]
 def test_the_course_has_its_notebooks():
     assert PATHS and PATHS[0].name == "00_welcome.ipynb"
     numbers = [p.name[:2] for p in PATHS]
-    assert numbers == sorted(set(numbers)), f"duplicate or unordered notebook numbers: {numbers}"
+    assert numbers == [f"{i:02d}" for i in range(len(PATHS))], (
+        f"notebook numbers must run 00, 01, ... without gaps or duplicates: {numbers}"
+    )
 
 
 def _parameters_cell(nb):
