@@ -85,3 +85,46 @@ def layer_probes(
         probe_r2(h[layer, :, from_step:].reshape(-1, hidden), y, n_fit=n_fit, ridge=ridge)
         for layer in range(n_layers)
     ]
+
+
+def layer_probe_errors(
+    h: torch.Tensor, target: torch.Tensor, *, from_step: int = 0, ridge: float = 1e-3
+) -> torch.Tensor:
+    """Per held-out sequence, the squared error of each layer's linear probe, in units of variance.
+
+    The same probes as :func:`layer_probes` (fitted on the first half of the sequences, every step
+    from ``from_step`` on), scored on the second half; each scored sequence's squared error is
+    averaged over its steps and divided by the target's variance on the scored rows. So the mean
+    over sequences is ``1 - R^2`` of :func:`layer_probes`, and two layers' errors are paired by
+    sequence: ``checks.paired_bootstrap(errors[0], errors[-1])`` is the top layer's R^2 gain over
+    layer 0 with an interval whose items are independent sequences (not the correlated steps of one).
+
+    Returns:
+        ``(L, B - B // 2)``: one row per layer (bottom first), one column per scored sequence.
+    """
+    if h.ndim != 4 or target.shape != h.shape[1:3]:
+        raise ValueError(
+            f"expected h (L, B, T, H) and target (B, T), got {tuple(h.shape)} and "
+            f"{tuple(target.shape)}"
+        )
+    n_layers, batch, steps, hidden = h.shape
+    if batch < 4 or not 0 <= from_step < steps:
+        raise ValueError(f"need at least 4 sequences and 0 <= from_step < {steps}")
+    if ridge < 0:
+        raise ValueError(f"ridge must be non-negative, got {ridge}")
+    kept, n_seq_fit = steps - from_step, batch // 2
+    y = target[:, from_step:].reshape(-1).detach().double()
+    n_fit = n_seq_fit * kept
+    variance = y[n_fit:].var(unbiased=False)
+    if variance == 0:
+        raise ValueError("the target is constant on the scored rows, so R^2 is undefined")
+    rows = []
+    for layer in range(n_layers):
+        x = h[layer, :, from_step:].reshape(-1, hidden).detach().double()
+        x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+        penalty = ridge * torch.eye(x.shape[1], dtype=x.dtype)
+        penalty[-1, -1] = 0.0  # no penalty on the intercept
+        weights = torch.linalg.solve(x[:n_fit].T @ x[:n_fit] + penalty, x[:n_fit].T @ y[:n_fit])
+        squared = (x[n_fit:] @ weights - y[n_fit:]) ** 2  # (scored sequences * kept,)
+        rows.append(squared.view(batch - n_seq_fit, kept).mean(dim=1) / variance)
+    return torch.stack(rows)

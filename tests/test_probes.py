@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from course_utils.data import sum_task
-from course_utils.probes import layer_probes, probe_r2
+from course_utils.probes import layer_probe_errors, layer_probes, probe_r2
 
 
 def test_sum_task_targets_are_sums_and_seeded():
@@ -51,3 +51,17 @@ def test_layer_probes_one_value_per_layer_and_bad_shapes():
         layer_probes(h, x[:, :5])
     with pytest.raises(ValueError, match="n_fit"):
         probe_r2(x, x[:, 0], n_fit=15)
+
+
+def test_layer_probe_errors_are_paired_per_sequence_and_average_to_one_minus_r2():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(20, 7, generator=g)
+    h = torch.stack([torch.stack([x, x**2], dim=-1), torch.randn(20, 7, 2, generator=g)])
+    errors = layer_probe_errors(h, x.abs(), from_step=2)
+    assert errors.shape == (2, 10) and (errors >= 0).all()
+    r2 = layer_probes(h, x.abs(), from_step=2)
+    assert torch.allclose(1 - errors.mean(dim=1), torch.tensor(r2, dtype=errors.dtype), atol=1e-9)
+    with pytest.raises(ValueError, match="target"):
+        layer_probe_errors(h, x[:, :5])
+    with pytest.raises(ValueError, match="constant"):
+        layer_probe_errors(h, torch.ones(20, 7))

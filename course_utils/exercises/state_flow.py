@@ -1,15 +1,18 @@
 """Exercises of notebook 02 (stacked LSTM state flow): checkers and reference solutions.
 
-1. ``last_real_step(output, lengths)``: Keras's ``return_sequences=False`` for padded batches.
-2. ``masked_final_state(lstm, x, mask)``: Keras's masking semantics, step by step: a masked step
-   leaves h and c unchanged.
-3. ``time_distributed(module, x)``: Keras's ``TimeDistributed``: one module on every time step.
+1. ``time_distributed(module, x)``: Keras's ``TimeDistributed``: one module on every time step,
+   without a Python loop over time (the checker counts the module's calls).
+2. ``probe_r2(features, target, n_fit)``: the linear probe that asks what a layer holds: a ridge
+   regression fitted on some rows and scored (held-out R^2) on the others.
 
-Each checker runs the learner's function and the reference on the same weights and inputs, compares
-what they compute, and returns a :class:`~course_utils.feedback.Feedback`. When the learner's result
-equals what a usual mistake computes (``output[:, -1]`` on padding, an off-by-one, a state reset at a
-masked step, time and batch mixed up), the hint names that mistake. Checkers leave the learner's
-random generators as they were (:func:`~course_utils.feedback.checker`).
+Each checker runs the learner's function and the reference on the same inputs, compares what they
+compute, and returns a :class:`~course_utils.feedback.Feedback`. When the learner's result equals what
+a usual mistake computes (time and batch mixed up, a loop over time, a probe scored on its own rows,
+no intercept, the error not divided by the variance), the hint names that mistake. Checkers leave the
+learner's random generators as they were (:func:`~course_utils.feedback.checker`).
+
+(The variable-length exercises that were here moved with their content to notebook 03:
+:mod:`course_utils.exercises.variable_lengths`.)
 """
 
 from __future__ import annotations
@@ -18,53 +21,32 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..feedback import Feedback, checker, ran
+from ..probes import probe_r2
 
 __all__ = [
-    "check_masked_final_state",
-    "check_last_real_step",
+    "check_probe_r2",
     "check_time_distributed",
-    "reference_masked_final_state",
-    "reference_last_real_step",
+    "reference_probe_r2",
     "reference_time_distributed",
 ]
 
 
 # ---------------------------------------------------------------------------------- references
-def reference_last_real_step(output: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Each sequence's output at its last real step: ``(B, T, H)``, ``(B,)`` -> ``(B, H)``."""
-    rows = torch.arange(output.shape[0])
-    return output[rows, torch.as_tensor(lengths) - 1]
-
-
-def reference_masked_final_state(
-    lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Final ``(h, c)`` ``(B, H)`` of a one-layer ``batch_first`` LSTM that skips masked steps.
-
-    Keras's masking semantics: at a step where ``mask`` is False the state is carried over
-    unchanged, so the result equals running the LSTM on the kept steps only. Here: move the kept
-    steps to the front (in order) and pack by their count.
-    """
-    keep = mask.bool()
-    lengths = keep.sum(dim=1)  # (B,)
-    order = torch.argsort((~keep).int(), dim=1, stable=True)  # kept steps first, order kept
-    compact = x.gather(1, order.unsqueeze(-1).expand_as(x))  # (B, T, F)
-    packed = pack_padded_sequence(
-        compact, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-    )
-    _, (h, c) = lstm(packed)
-    none_kept = (lengths == 0).unsqueeze(1)  # nothing kept: the initial (zero) state
-    return h[-1].masked_fill(none_kept, 0.0), c[-1].masked_fill(none_kept, 0.0)
-
-
 def reference_time_distributed(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Apply ``module`` (which takes ``(N, F)``) to every step of ``x (B, T, F)``: ``(B, T, F')``."""
     B, T = x.shape[:2]
     y = module(x.reshape(B * T, *x.shape[2:]))  # (B*T, F')
     return y.reshape(B, T, *y.shape[1:])  # (B, T, F')
+
+
+def reference_probe_r2(features: torch.Tensor, target: torch.Tensor, n_fit: int) -> float:
+    """Held-out R^2 of a linear probe (least squares with intercept) fitted on rows ``[:n_fit]``.
+
+    The course's :func:`course_utils.probes.probe_r2` (with its tiny ridge for stability).
+    """
+    return probe_r2(features, target, n_fit=n_fit)
 
 
 # ---------------------------------------------------------------------------------- checkers
@@ -82,137 +64,16 @@ def _first_match(got: torch.Tensor, mistakes: dict[str, torch.Tensor]) -> str | 
     return next((hint for hint, value in mistakes.items() if _same(got, value)), None)
 
 
-@checker
-def check_last_real_step(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
-    """Check ``fn(output (B, T, H), lengths (B,)) -> (B, H)`` on a zero-padded output."""
-    fb = Feedback("Exercise 2.1 - the last real step of each sequence")
-    lengths = torch.tensor([5, 2, 4])
-    gen = torch.Generator().manual_seed(21)
-    output = torch.randn(3, 5, 2, generator=gen)  # as pad_packed_sequence returns it:
-    output[torch.arange(5) >= lengths.unsqueeze(1)] = 0.0  # zeros after each sequence's end
-    got = fb.call(fn, output, lengths)
-    if not ran(got) or not fb.check_tensor(got):
-        return fb
-    if not fb.check_shape(
-        got,
-        (3, 2),
-        "the result for output (3, 5, 2)",
-        hint="one row per sequence: index the time axis with lengths - 1",
-    ):
-        return fb
-    expected = reference_last_real_step(output, lengths)
-    real = (torch.arange(5) < lengths.unsqueeze(1)).unsqueeze(-1)  # (B, T, 1)
-    mistakes = {
-        # with zero padding, output[:, -1] and the off-by-one output[rows, lengths] both read zeros
-        "you read a padded step, which is padding for the shorter ones (zeros): output[:, -1] "
-        "does this, and so does output[rows, lengths] (off by one: a sequence of length n ends "
-        "at index n - 1); use output[torch.arange(B), lengths - 1]": output[:, -1],
-        "you averaged the real steps (mean pooling); return_sequences=False keeps only the last "
-        "real step": (output * real).sum(1) / lengths.unsqueeze(1),
-        "you took the first step; the last real step is at index lengths - 1": output[:, 0],
-    }
-    if not _same(got, expected) and (hint := _first_match(got, mistakes)):
-        fb.fail("the selected outputs are what a usual mistake computes", hint)
-        return fb
-    fb.check_close(
-        got,
-        expected,
-        "the selected outputs",
-        hint="output[torch.arange(B), lengths - 1] picks one step per row",
-    )
-    return fb
-
-
-def _stepwise_masked(
-    lstm: nn.LSTM, x: torch.Tensor, mask: torch.Tensor, *, masked_h: str, masked_c: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Step-by-step masked LSTM where a masked step ``"keep"``s, ``"reset"``s or ``"update"``s."""
-
-    def choose(how: str, m: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
-        if how == "update":
-            return new
-        return torch.where(m, new, old if how == "keep" else torch.zeros_like(old))
-
-    B = x.shape[0]
-    h = c = torch.zeros(1, B, lstm.hidden_size)
-    for t in range(x.shape[1]):
-        _, (h_new, c_new) = lstm(x[:, t : t + 1], (h, c))
-        m = mask[:, t].view(1, B, 1)
-        h, c = choose(masked_h, m, h_new, h), choose(masked_c, m, c_new, c)
-    return h[0], c[0]
-
-
-@checker
-def check_masked_final_state(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> Feedback:
-    """Check ``fn(lstm, x (B, T, F), mask (B, T)) -> (h, c)`` against running the kept steps only."""
-    fb = Feedback("Exercise 2.2 - what Keras's Masking does to the state")
-    torch.manual_seed(0)
-    lstm = nn.LSTM(2, 3, batch_first=True)
-    x = torch.randn(3, 6, 2)
-    mask = torch.tensor(
-        [[1, 1, 1, 1, 1, 1], [1, 0, 1, 1, 0, 0], [0, 1, 0, 1, 1, 0]], dtype=torch.bool
-    )
-    with torch.no_grad():
-        result = fb.call(fn, lstm, x, mask)
-        if not ran(result):
-            return fb
-        if not fb.check(
-            isinstance(result, tuple) and len(result) == 2,
-            "returns a pair (h, c)",
-            failure=f"expected a pair (h, c), got {type(result).__name__}",
-            hint="return the final hidden and cell states, each (B, H)",
-        ):
-            return fb
-        h, c = result
-        if not (fb.check_tensor(h, "h") and fb.check_tensor(c, "c")):
-            return fb
-        if not fb.check_shape(h, (3, 3), "h", hint="one final state per sequence: (B, H)"):
-            return fb
-        h_ref, c_ref = reference_masked_final_state(lstm, x, mask)
-        _, (h_all, c_all) = lstm(x)
-        counts = mask.sum(dim=1)
-        first_steps = pack_padded_sequence(x, counts, batch_first=True, enforce_sorted=False)
-        _, (h_first, c_first) = lstm(first_steps)
-        mistakes = {
-            "h is the state after *every* step: the masked steps were not skipped; at a masked "
-            "step keep the previous state: h = torch.where(m, h_new, h)": (h_all[-1], c_all[-1]),
-            "you reset the state to zero at a masked step; Keras carries the previous h and c "
-            "over unchanged": _stepwise_masked(lstm, x, mask, masked_h="reset", masked_c="reset"),
-            "h is kept at masked steps but c was updated: c must be carried over exactly like h": (
-                _stepwise_masked(lstm, x, mask, masked_h="keep", masked_c="update")
-            ),
-            "you ran the first mask.sum() steps, as if the masked steps were padding at the "
-            "end; masked steps can be anywhere, skip each one where it is": (
-                h_first[-1],
-                c_first[-1],
-            ),
-        }
-        if not (_same(h, h_ref) and _same(c, c_ref)):
-            for hint, (h_bad, c_bad) in mistakes.items():
-                if _same(h, h_bad) and _same(c, c_bad):
-                    fb.fail("(h, c) are what a usual mistake computes", hint)
-                    return fb
-        fb.check_close(
-            h,
-            h_ref,
-            "h",
-            hint=(
-                "step through time: h_new, c_new = one step of the LSTM; then keep the old state where "
-                "the mask is False (m = mask[:, t].unsqueeze(1); h = torch.where(m, h_new, h))"
-            ),
-        )
-        fb.check_close(c, c_ref, "c", hint="c must be carried over exactly like h at masked steps")
-    return fb
-
-
 class _Only2D(nn.Module):
     """A per-step head that refuses 3-D input, like many modules written for (N, F)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.linear = nn.Linear(4, 3)
+        self.calls = 0  # how often the learner's code called the module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
         if x.dim() != 2:
             raise ValueError(
                 f"expected (N, 4), got {tuple(x.shape)}: this module takes one step at a time, "
@@ -224,12 +85,21 @@ class _Only2D(nn.Module):
 @checker
 def check_time_distributed(fn: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> Feedback:
     """Check ``fn(module, x (B, T, F)) -> (B, T, F')`` with a module that only takes ``(N, F)``."""
-    fb = Feedback("Exercise 2.3 - TimeDistributed in PyTorch")
+    fb = Feedback("Exercise 2.1 - TimeDistributed in PyTorch")
     torch.manual_seed(0)
     head = _Only2D()
     x = torch.randn(2, 5, 4)
     got = fb.call(fn, head, x)
+    calls, head.calls = head.calls, 0
     if not ran(got) or not fb.check_tensor(got):
+        return fb
+    if not fb.check(
+        calls == 1,
+        "the module is called once, on all steps together",
+        failure=f"the module was called {calls} times for 5 steps",
+        hint="a Python loop over time calls the module once per step (the task says without a "
+        "loop): fold time into the batch, x.reshape(B * T, F), and call the module once",
+    ):
         return fb
     if not fb.check_shape(
         got,
@@ -258,5 +128,63 @@ def check_time_distributed(fn: Callable[[nn.Module, torch.Tensor], torch.Tensor]
         "the per-step outputs",
         hint="reshape (B, T, F) -> (B*T, F) keeps each step's features together; "
         "do not use .view on a transposed tensor or swap B and T",
+    )
+    return fb
+
+
+def _probe_variant(
+    features: torch.Tensor, target: torch.Tensor, n_fit: int, *, mistake: str
+) -> float:
+    """What a usual mistake computes instead of the held-out R^2."""
+    x, y = features.double(), target.double()
+    if mistake != "no intercept":
+        x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+    weights = torch.linalg.lstsq(x[:n_fit], y[:n_fit].unsqueeze(1)).solution[:, 0]
+    rows = slice(None, n_fit) if mistake == "in-sample" else slice(n_fit, None)
+    mse = ((x[rows] @ weights - y[rows]) ** 2).mean()
+    if mistake == "not divided":
+        return float(1 - mse)
+    return float(1 - mse / y[rows].var(unbiased=False))
+
+
+@checker
+def check_probe_r2(fn: Callable[[torch.Tensor, torch.Tensor, int], float]) -> Feedback:
+    """Check ``fn(features (N, D), target (N,), n_fit) -> float`` against the course's probe."""
+    fb = Feedback("Exercise 2.2 - a linear probe, scored on held-out rows")
+    gen = torch.Generator().manual_seed(22)
+    features = torch.randn(60, 12, generator=gen)  # 12 features, 30 rows to fit: it can memorise
+    signal = features[:, :3] @ torch.tensor([1.0, -1.0, 0.5])
+    target = 3.0 + 2.0 * signal + 2.0 * torch.randn(60, generator=gen)  # mean 3, noisy
+    got = fb.call(fn, features.clone(), target.clone(), 30)
+    if not ran(got):
+        return fb
+    if not fb.check(
+        isinstance(got, float | int | torch.Tensor) and torch.as_tensor(got).numel() == 1,
+        "returns one number",
+        failure=f"expected one number (the R^2), got {type(got).__name__}",
+        hint="return a float: 1 - MSE / Var(target) on the scored rows",
+    ):
+        return fb
+    value = float(torch.as_tensor(got))
+    expected = reference_probe_r2(features, target, 30)
+    mistakes = {
+        "you scored the probe on the rows it was fitted on: with 12 features and 30 rows it "
+        "memorises them; score on rows n_fit: only": "in-sample",
+        "your probe has no intercept: the target's mean (3) is not 0; add a column of ones "
+        "to the features": "no intercept",
+        "you returned 1 - MSE without dividing by the target's variance on the scored rows: "
+        "R^2 = 1 - MSE / Var(target)": "not divided",
+    }
+    if abs(value - expected) > 1e-3:
+        for hint, mistake in mistakes.items():
+            if abs(value - _probe_variant(features, target, 30, mistake=mistake)) <= 1e-3:
+                fb.fail("the R^2 is what a usual mistake computes", hint)
+                return fb
+    fb.check(
+        abs(value - expected) <= 1e-3,
+        f"the held-out R^2 ({expected:.3f})",
+        failure=f"expected a held-out R^2 of {expected:.3f}, got {value:.3f}",
+        hint="fit least squares (with intercept) on rows [:n_fit], predict rows [n_fit:], and "
+        "return 1 - MSE / Var(target[n_fit:])",
     )
     return fb
