@@ -44,7 +44,8 @@ Helpers that make the rules easy to follow:
   width is noise, not a rule.
 - :func:`improves`: the one rule for "X (significantly) improves Y": the paired interval of the
   rival's error minus the model's error lies above zero. Every notebook that tests such a claim uses
-  it (:data:`IMPROVES_RULE`).
+  it (:data:`IMPROVES_RULE`). Existence claims about attention ("allows the model to weigh the
+  importance of ...") use :data:`ALLOWS_RULE` with the same decision.
 """
 
 from __future__ import annotations
@@ -413,6 +414,17 @@ IMPROVES_RULE = (
     "over the same test items, lies above 0, at every seed"
 )
 MIN_TEST_ITEMS = 30
+
+ALLOWS_RULE = (
+    "holds if, on a task where some steps matter more than others, the model with learned attention "
+    "improves on the same model trained with uniform attention (paired bootstrap 95 % interval of the "
+    "error difference above 0), at every seed"
+)
+"""The one rule for an existence claim about attention ("allows / can weigh the importance of ...").
+
+An existence claim is TRUE when one fair task shows it. Its control is the same comparison on a task
+where every step matters equally: there the uniform-attention rival loses nothing and the rule fails.
+"""
 
 
 def mcnemar_p(model_wrong: torch.Tensor, rival_wrong: torch.Tensor) -> float:
