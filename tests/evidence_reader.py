@@ -266,3 +266,32 @@ def _is_claim_check(func: ast.expr) -> bool:
     return (isinstance(func, ast.Name) and func.id == "claim_check") or (
         isinstance(func, ast.Attribute) and func.attr == "claim_check"
     )
+
+
+CLOCKS = {"perf_counter", "perf_counter_ns", "time", "monotonic", "process_time", "timeit"}
+TIME_WORDS = ("sec", "secs", "seconds", "elapsed", "wall", "timing", "timings", "ms", "runtime")
+
+
+def clock_readings(expr: ast.expr | None, reader: ControlReader, depth: int = 0) -> set[str]:
+    """Names or calls in an outcome expression that read a clock (no verdict from wall-clock time).
+
+    Follows names to their assignments before the call and into notebook functions it calls.
+    """
+    if expr is None or depth > 6:
+        return set()
+    found = set()
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in CLOCKS:
+                found.add(f"{name}()")
+            if name in reader.functions:
+                found |= clock_readings(reader.functions[name], reader, depth + 1)
+        if isinstance(node, ast.Name):
+            words = node.id.lower().split("_")
+            if any(w in TIME_WORDS for w in words):
+                found.add(node.id)
+            if node.id in reader.assignments:
+                found |= clock_readings(reader.assignments[node.id], reader, depth + 1)
+    return found

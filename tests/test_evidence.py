@@ -5,6 +5,7 @@
 - no committed verdict is INCONCLUSIVE (a control that did not come out the other way);
 - no control is a constant: every ``control_holds`` rests on a measured value, decided by the
   claim's own rule (checked statically, ``tests/evidence_reader.py``);
+- no verdict reads a clock: costs are counted, not timed;
 - every notebook run at ``SEED`` 1 and at ``SEED`` 2, with its full parameters, prints the same
   ``Verdict:`` lines as the committed run (findings that rest on training hold at other seeds).
 """
@@ -17,7 +18,7 @@ import nbformat
 import papermill
 import pytest
 
-from tests.evidence_reader import claim_check_calls, rule_signature
+from tests.evidence_reader import claim_check_calls, clock_readings, rule_signature
 from tests.notebook_tools import NOTEBOOKS, notebook_paths
 
 PATHS = notebook_paths()
@@ -111,6 +112,35 @@ def test_controls_use_the_claims_own_rule(path):
         f"{path.name}: the control is decided by another rule than the claim "
         f"(cell: (claim's comparisons, control's comparisons)): {differ}"
     )
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_no_verdict_from_wall_clock_time(path):
+    nb = nbformat.read(path, as_version=4)
+    timed = {
+        i: sorted(clock_readings(kw.get("holds"), r) | clock_readings(kw.get("control_holds"), r))
+        for i, kw, r in claim_check_calls(nb)
+    }
+    timed = {i: names for i, names in timed.items() if names}
+    assert not timed, (
+        f"{path.name}: claim checks decided by wall-clock time (cell: what reads a clock): {timed}. "
+        "Count the cost instead (steps, multiply-adds, parameters), every part of the pipeline included."
+    )
+
+
+def test_clock_readings_follow_names_and_functions():
+    source = (
+        "import time\n"
+        "def run(s):\n    t0 = time.perf_counter()\n    return time.perf_counter() - t0\n"
+        "secs = {'a': [1.0], 'b': [2.0]}\n"
+        "flops = [10, 20]\n"
+        "a = claim_check(holds=[x > y for x, y in zip(secs['a'], secs['b'])], control_holds=[1 > 0])\n"
+        "b = claim_check(holds=[run(s) > 1 for s in SEEDS], control_holds=[1 > 0])\n"
+        "c = claim_check(holds=[f > 5 for f in flops], control_holds=[1 > 0])\n"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    found = [bool(clock_readings(kw["holds"], r)) for _, kw, r in claim_check_calls(nb)]
+    assert found == [True, True, False]
 
 
 _EARLIER = """
