@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -13,7 +14,7 @@ from tests.notebook_tools import assert_checker_contract, find_notebook
 NOTEBOOK = find_notebook("04")
 
 
-# 3.1 ------------------------------------------------------------------------------------------
+# 4.1 ------------------------------------------------------------------------------------------
 def keras_count(i, h, n):
     return ex.reference_lstm_parameter_count(i, h, n) - 4 * h * n  # one bias per gate
 
@@ -38,7 +39,7 @@ COUNT_MISTAKES = {
 }
 
 
-# 3.2 ------------------------------------------------------------------------------------------
+# 4.2 ------------------------------------------------------------------------------------------
 def in_place(model, x):
     x.requires_grad_(True)  # the caller's x: its .grad accumulates over calls
     model(x).sum().backward()
@@ -72,7 +73,7 @@ GRADIENT_MISTAKES = {
 }
 
 
-# 3.3 ------------------------------------------------------------------------------------------
+# 4.3 ------------------------------------------------------------------------------------------
 class LastStepOfFirst(ex.SeedStack):
     def forward(self, x):
         h1, _ = self.lstm1(x)
@@ -128,7 +129,7 @@ STACK_MISTAKES = {
 CASES = [
     # (starter tag, function name, checker, trivial stubs, reference solution, wrong answers)
     (
-        "starter-3.1",
+        "starter-4.1",
         "lstm_parameter_count",
         ex.check_lstm_parameter_count,
         [lambda i, h, n: 0, lambda i, h, n: 1.5],
@@ -136,7 +137,7 @@ CASES = [
         COUNT_MISTAKES,
     ),
     (
-        "starter-3.2",
+        "starter-4.2",
         "gradient_norms",
         ex.check_gradient_norms,
         [lambda model, x: torch.zeros(x.shape[:2])],
@@ -144,7 +145,7 @@ CASES = [
         GRADIENT_MISTAKES,
     ),
     (
-        "starter-3.3",
+        "starter-4.3",
         "seed_stack",
         ex.check_seed_stack,
         [lambda input_size: nn.Identity()],
@@ -185,3 +186,62 @@ def test_seed_stack_checker_accepts_another_correct_wiring():
             return self.out(h_n[-1])  # h_n[-1] == output[:, -1]
 
     assert ex.check_seed_stack(Sequentialish).passed
+
+
+# Correct answers in other forms: the checkers must pass them (issue 17).
+CORRECT_COUNTS = {
+    "a float with a whole value (4608.0)": lambda i, h, n: float(
+        ex.reference_lstm_parameter_count(i, h, n)
+    ),
+    "np.int64 (a NumPy formula)": lambda i, h, n: (
+        np.int64(4) * (h * i + h * h + 2 * h) + np.int64(4) * (n - 1) * (2 * h * h + 2 * h)
+    ),
+}
+
+
+@pytest.mark.parametrize("answer", list(CORRECT_COUNTS), ids=list(CORRECT_COUNTS))
+def test_parameter_count_accepts_any_integral_number(answer):
+    fb = ex.check_lstm_parameter_count(CORRECT_COUNTS[answer])
+    assert fb.passed, str(fb)
+
+
+def test_parameter_count_rejects_a_non_integral_float():
+    fb = ex.check_lstm_parameter_count(
+        lambda i, h, n: ex.reference_lstm_parameter_count(i, h, n) + 0.5
+    )
+    assert not fb.passed and "whole number" in str(fb), str(fb)
+
+
+def calls_eval(model, x):
+    model.eval()  # a careful solution: no dropout while measuring
+    x = x.detach().clone().requires_grad_(True)
+    model(x).sum().backward()
+    return x.grad.norm(dim=-1)
+
+
+def uses_autograd_grad(model, x):
+    leaf = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(leaf).sum(), leaf)
+    return grad.norm(dim=-1)
+
+
+@pytest.mark.parametrize("solution", [calls_eval, uses_autograd_grad])
+def test_gradient_norms_checker_accepts_other_correct_solutions(solution):
+    fb = ex.check_gradient_norms(solution)
+    assert fb.passed, str(fb)
+
+
+class SecondRegisteredFirst(nn.Module):  # lstm2 defined before lstm1: the same model
+    def __init__(self, input_size):
+        super().__init__()
+        self.lstm2 = nn.LSTM(64, 32, batch_first=True)
+        self.lstm1 = nn.LSTM(input_size, 64, batch_first=True)
+        self.dense = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.dense(self.lstm2(self.lstm1(x)[0])[0][:, -1])
+
+
+def test_seed_stack_checker_matches_layers_by_size_not_order():
+    fb = ex.check_seed_stack(SecondRegisteredFirst)
+    assert fb.passed, str(fb)

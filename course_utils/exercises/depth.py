@@ -10,6 +10,7 @@ the learner's random generators as they were.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
 import torch
@@ -56,6 +57,15 @@ def _count_mistakes(i: int, h: int, n: int) -> dict[int, str]:
     return mistakes
 
 
+def _integral(value: object) -> bool:
+    """A count in any number type: an int, ``np.int64`` or a float such as ``4608.0`` (not 1.5)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    return isinstance(value, numbers.Real) and float(value).is_integer()
+
+
 @checker
 def check_lstm_parameter_count(fn: Callable[[int, int, int], int]) -> Feedback:
     """Compare ``fn(input_size, hidden_size, num_layers)`` with ``nn.LSTM``'s real count."""
@@ -66,10 +76,12 @@ def check_lstm_parameter_count(fn: Callable[[int, int, int], int]) -> Feedback:
             return fb
         lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers)
         want = sum(p.numel() for p in lstm.parameters())
-        ok = isinstance(got, int) and not isinstance(got, bool) and got == want
+        ok = _integral(got) and got == want
         hint = _count_mistakes(input_size, hidden_size, num_layers).get(
-            got,
-            "per layer: 4 gates x (weights on the layer's input + recurrent weights + 2 biases)",
+            got if _integral(got) else None,
+            "per layer: 4 gates x (weights on the layer's input + recurrent weights + 2 biases)"
+            if _integral(got)
+            else "a parameter count is a whole number: return an int",
         )
         fb.check(
             ok,
@@ -98,14 +110,24 @@ def reference_gradient_norms(
     return x.grad.norm(dim=-1)  # (B, T)
 
 
-def _probe_models() -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
+class _LastStepModel(nn.Module):
+    """An LSTM with a linear head on the last step: a real ``nn.Module``, so a learner's solution may
+    call ``model.eval()``, ``model.parameters()`` or ``model.zero_grad()`` on it."""
+
+    def __init__(self, num_layers: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(3, 12, num_layers=num_layers, batch_first=True)
+        self.head = nn.Linear(12, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.lstm(x)[0][:, -1])  # (B, 1)
+
+
+def _probe_models() -> list[tuple[str, nn.Module]]:
     out = []
     for num_layers in (1, 2):
         torch.manual_seed(10 + num_layers)
-        lstm, head = nn.LSTM(3, 12, num_layers=num_layers, batch_first=True), nn.Linear(12, 1)
-        out.append(
-            (f"{num_layers}-layer LSTM", lambda x, lstm=lstm, head=head: head(lstm(x)[0][:, -1]))
-        )
+        out.append((f"{num_layers}-layer LSTM", _LastStepModel(num_layers)))
     return out
 
 
@@ -244,7 +266,10 @@ def check_seed_stack(fn: Callable[[int], nn.Module]) -> Feedback:
         hint="return the model object, e.g. an instance of your nn.Module subclass",
     ):
         return fb
-    lstms = [m for m in model.modules() if isinstance(m, nn.LSTM)]
+    # matched by size, not by the order they were registered in: lstm2 may be defined first
+    lstms = sorted(
+        (m for m in model.modules() if isinstance(m, nn.LSTM)), key=lambda m: -m.hidden_size
+    )
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     sizes, layers = [m.hidden_size for m in lstms], [m.num_layers for m in lstms]
     if not fb.check(
