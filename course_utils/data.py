@@ -228,3 +228,30 @@ def pad_to_lengths(x: torch.Tensor, lengths: torch.Tensor, pad_value: float = 0.
     mask = steps.unsqueeze(0) < lengths.to(x.device).unsqueeze(1)  # (N, T) True = real step
     mask = mask.view(*mask.shape, *([1] * (x.ndim - 2)))
     return torch.where(mask, x, torch.full_like(x, pad_value))
+
+
+def long_gap_adding_problem(
+    n: int, seq_len: int, *, window: int = 10, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The adding problem with a long gap: the first mark in the first ``window`` steps, the second
+    in the last ``window`` steps, so the two are at least ``seq_len - 2 * window + 1`` steps apart.
+
+    Same features and target as :func:`adding_problem` (value from U(0, 1), marker 0 or 1; the target
+    is the sum of the two marked values). A model that forgot the first value can do no better than
+    ``second + 0.5``, with squared error about 1/12 = 0.083.
+
+    Returns ``x (n, seq_len, 2)`` and ``y (n,)``.
+    """
+    _check_positive(n=n, seq_len=seq_len, window=window)
+    if 2 * window > seq_len:
+        raise ValueError(f"2 * window ({2 * window}) must not exceed seq_len ({seq_len})")
+    g = _generator(seed)
+    values = torch.rand(n, seq_len, generator=g)
+    first = torch.randint(0, window, (n,), generator=g)
+    second = torch.randint(seq_len - window, seq_len, (n,), generator=g)
+    markers = torch.zeros(n, seq_len)
+    rows = torch.arange(n)
+    markers[rows, first] = 1.0
+    markers[rows, second] = 1.0
+    x = torch.stack([values, markers], dim=-1)
+    return x, values[rows, first] + values[rows, second]
