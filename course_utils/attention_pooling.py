@@ -21,7 +21,8 @@ weight of exactly 0. Both layers **return their weights**.
 and a linear head: the models of notebooks 04 and 05. ``"seed_masked"`` is the seed's layer given the
 padding mask: the ablation that separates its parameterisation from its missing mask.
 :func:`padded_adding_problem` is the adding problem with variable lengths, where the two relevant
-steps of every example are known.
+steps of every example are known; :func:`attention_mass` and :func:`context_share` measure how much of
+the weight, and of the context vector, comes from those steps.
 
 Shapes: ``B`` batch, ``T`` steps (padded length), ``H`` hidden size, ``U`` attention size.
 """
@@ -42,7 +43,7 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
 
     The mask comes from the lengths, not from the values. Keras' ``Masking(mask_value=0.0)`` is a
     different rule: it masks every step whose features all equal ``mask_value``, so it also hides a
-    real step that happens to be all zeros (notebook 02). A lengths mask never does.
+    real step that happens to be all zeros (notebook 03). A lengths mask never does.
 
     Example:
         >>> lengths_to_mask(torch.tensor([2, 3]), 4)
@@ -302,3 +303,40 @@ def attention_mass(weights: torch.Tensor, positions: torch.Tensor) -> torch.Tens
             f"{tuple(weights.shape)} and {tuple(positions.shape)}"
         )
     return weights.gather(1, positions.to(weights.device, torch.long)).sum(dim=1)
+
+
+def context_share(
+    weights: torch.Tensor,
+    states: torch.Tensor,
+    positions: torch.Tensor,
+    real: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Share of each context vector's content that comes from the relevant steps' states.
+
+    The context is ``c = sum_t a_t h_t``. Step ``t`` contributes ``a_t * |h_t - h_bar|``, where
+    ``h_bar`` is the average state over the real steps of the batch (what every step shares carries
+    no information about the example). The share is the relevant steps' contributions over all
+    steps'. Unlike :func:`attention_mass` it can be high for *uniform* weights too: a model pooled
+    by a plain average (``PooledLSTM(pooling="mean")``) whose LSTM writes its information only into
+    the states at the relevant steps gets a high share. So it can tell a model that attends from one
+    trained with uniform attention only by what they learned, not by construction.
+
+    Args:
+        weights: ``(B, T)`` pooling weights (rows sum to 1; uniform for mean pooling).
+        states: ``(B, T, H)`` the pooled states (the LSTM's outputs).
+        positions: ``(B, K)`` indices of the relevant steps.
+        real: optional ``(B, T)`` bool mask of real steps, for ``h_bar`` (default: every step).
+
+    Returns:
+        ``(B,)`` shares in ``[0, 1]``.
+    """
+    if states.ndim != 3 or weights.shape != states.shape[:2]:
+        raise ValueError(
+            f"expected weights (batch, seq_len) and states (batch, seq_len, hidden_size) with the "
+            f"same batch and seq_len, got {tuple(weights.shape)} and {tuple(states.shape)}"
+        )
+    real = torch.ones_like(weights, dtype=torch.bool) if real is None else real.bool()
+    h_bar = states[real].mean(dim=0)  # (H,)
+    contributions = weights * (states - h_bar).norm(dim=-1)  # (B, T)
+    relevant = contributions.gather(1, positions.to(weights.device, torch.long)).sum(dim=1)
+    return relevant / contributions.sum(dim=1).clamp_min(1e-12)

@@ -11,6 +11,7 @@ from course_utils.attention_pooling import (
     PooledLSTM,
     SeedAttentionLayer,
     attention_mass,
+    context_share,
     lengths_to_mask,
     masked_softmax,
     padded_adding_problem,
@@ -187,3 +188,28 @@ def test_seed_layer_with_a_mask_keeps_its_parameters_and_zeroes_padding():
     torch.testing.assert_close(masked.sum(dim=1), torch.ones(3))
     alone = layer(h[1:2, :3])[0]  # the masked layer pools a padded sequence as if it were alone
     torch.testing.assert_close(context[1:2], alone)
+
+
+def test_context_share_follows_where_the_content_is_not_only_the_weights():
+    states = torch.zeros(2, 6, 3)
+    pos = torch.tensor([[1, 4], [1, 4]])
+    uniform = torch.full((2, 6), 1 / 6)
+    # Content only at the relevant steps: uniform weights still draw all of it from them.
+    states[:, 1] = torch.tensor([1.0, -2.0, 0.5])
+    states[:, 4] = -states[:, 1]  # the average state stays 0
+    assert torch.allclose(context_share(uniform, states, pos), torch.ones(2))
+    # Content everywhere alike: uniform weights give the relevant steps their share 2/6 ...
+    spread = torch.randn(2, 6, 3, generator=torch.Generator().manual_seed(0))
+    spread = spread / spread.norm(dim=-1, keepdim=True) * 2  # every |h_t - 0| equal ...
+    spread[:, ::2] *= -1  # ... around an average of exactly zero
+    spread[:, 1::2] = -spread[:, ::2]
+    torch.testing.assert_close(context_share(uniform, spread, pos), torch.full((2,), 2 / 6))
+    # ... and weights on the relevant steps take all of it.
+    focused = torch.zeros(2, 6)
+    focused[:, [1, 4]] = 0.5
+    torch.testing.assert_close(context_share(focused, spread, pos), torch.ones(2))
+    # Padding (outside `real`) does not move the average state.
+    real = lengths_to_mask(torch.tensor([6, 6]), 6)
+    torch.testing.assert_close(context_share(uniform, spread, pos, real), torch.full((2,), 2 / 6))
+    with pytest.raises(ValueError, match="same batch"):
+        context_share(uniform[:1], spread, pos)

@@ -13,7 +13,7 @@ from tests.notebook_tools import assert_checker_contract, find_notebook
 NOTEBOOK = find_notebook("05")
 NEG_INF = float("-inf")
 
-# 4.1 ------------------------------------------------------------------------------------------
+# 5.1 ------------------------------------------------------------------------------------------
 SOFTMAX_MISTAKES = {
     "mask after the softmax": (
         lambda s, m: torch.softmax(s, dim=-1) * m,
@@ -31,7 +31,7 @@ SOFTMAX_MISTAKES = {
 }
 
 
-# 4.2 ------------------------------------------------------------------------------------------
+# 5.2 ------------------------------------------------------------------------------------------
 def _pooling_from(layer, weight, bias):
     out = AdditiveAttentionPooling(layer.hidden_size, layer.W1.out_features)
     with torch.no_grad():
@@ -68,7 +68,7 @@ MERGE_MISTAKES = {
 }
 
 
-# 4.3 ------------------------------------------------------------------------------------------
+# 5.3 ------------------------------------------------------------------------------------------
 def no_mask(h, mask, proj, query):
     w = torch.softmax(query(torch.tanh(proj(h))).squeeze(-1), dim=-1)
     return (w.unsqueeze(-1) * h).sum(dim=1), w
@@ -98,7 +98,7 @@ POOL_MISTAKES = {
 
 CASES = [
     (
-        "starter-4.1",
+        "starter-5.1",
         "masked_softmax",
         ex.check_masked_softmax,
         [lambda scores, mask: torch.zeros_like(scores)],
@@ -106,7 +106,7 @@ CASES = [
         SOFTMAX_MISTAKES,
     ),
     (
-        "starter-4.2",
+        "starter-5.2",
         "seed_to_additive",
         ex.check_seed_to_additive,
         [lambda layer: AdditiveAttentionPooling(layer.hidden_size, layer.W1.out_features)],
@@ -114,7 +114,7 @@ CASES = [
         MERGE_MISTAKES,
     ),
     (
-        "starter-4.3",
+        "starter-5.3",
         "additive_pool",
         ex.check_additive_pool,
         [lambda h, mask, proj, query: (h.mean(dim=1), torch.full(h.shape[:2], 1 / h.shape[1]))],
