@@ -1,13 +1,23 @@
-"""Notebook 10's task and measurements: a marked-symbol lookup, where attention must find one step.
+"""Notebook 10's tasks and measurements: a lookup that needs attention, and a count that does not.
 
-Each sequence starts with ``[CLS]`` and holds one ``[MARK]``; the label is the symbol right after the
-mark. A model that reads its answer at the ``[CLS]`` position has to fetch it from elsewhere, which
-is the job the seed article gives multi-head attention ("focusing on specific parts of the
-sequence"). The helpers measure that with a control, as the course does everywhere::
+**The lookup** (:func:`marker_task`). Each sequence holds four marks ``[M0] .. [M3]``, each followed
+by a symbol; the label is the symbol after the *wanted* mark. Which mark is wanted is written in two
+halves, one at each end: the first step is ``[A0]`` or ``[A1]`` (``a``), the last step ``[B0]`` or
+``[B1]`` (``b``), and mark ``2a + b`` is wanted. The model reads its answer at step 0. Neither
+direction of a bidirectional LSTM knows the whole question while it passes the marks (the forward
+pass has not read ``b`` yet, the backward pass not ``a``), so a model that averages its steps would
+have to carry the symbols of several marks; attention, asked at step 0 where both halves are known,
+can look the wanted mark up. Some steps matter far more than others.
 
-    ids, labels, marks = marker_task(2000, seed=1)
-    share = marked_share(weights, marks)     # (N, heads): [CLS]'s weight on the mark and the step after
-    focus_ratio(weights, marks, lengths)     # that share over what uniform attention would give
+**The count** (:func:`count_task`), the control of the same comparison: the label is whether the
+symbol ``a`` fills at least :data:`COUNT_AT_LEAST` of the steps in between. Every step matters
+equally, so averaging them loses nothing.
+
+Measurements::
+
+    ids, labels, marks = marker_task(2000, seed=1)   # marks: position of the wanted mark
+    share = marked_share(weights, marks)     # (N, heads): step 0's weight on the mark and the step after
+    focus_ratio(weights, marks)              # the best head's mean share over what uniform gives
 """
 
 from __future__ import annotations
@@ -15,43 +25,89 @@ from __future__ import annotations
 import torch
 
 __all__ = [
-    "CLS",
-    "MARK",
     "PAD",
+    "FIRST",
+    "SECOND",
+    "MARKS",
     "SYMBOLS",
+    "VOCAB_SIZE",
+    "COUNT_AT_LEAST",
     "marker_task",
+    "count_task",
     "marked_share",
     "focus_ratio",
     "token_names",
 ]
 
-PAD, CLS, MARK = 0, 1, 2
-#: The symbols a sequence is made of (ids 3 ..); the label is the index of the one after the mark.
+PAD = 0
+#: ``[A0]``, ``[A1]``: the question's first half, at step 0 (where the model answers).
+FIRST = (1, 2)
+#: ``[B0]``, ``[B1]``: the question's second half, at the last step.
+SECOND = (3, 4)
+#: ``[M0] .. [M3]``: mark ``2a + b`` is the wanted one.
+MARKS = (5, 6, 7, 8)
+#: The symbols (ids 9 ..); a label is the index of one of them.
 SYMBOLS = ("a", "b", "c", "d")
+_SYMBOL0 = 9
+VOCAB_SIZE = _SYMBOL0 + len(SYMBOLS)
+#: :func:`count_task`'s label is 1 when ``a`` fills at least this many of the steps in between.
+COUNT_AT_LEAST = 3
+
+
+def _question(n: int, seq_len: int, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+    ids = torch.randint(_SYMBOL0, _SYMBOL0 + len(SYMBOLS), (n, seq_len), generator=g)
+    a = torch.randint(0, 2, (n,), generator=g)
+    b = torch.randint(0, 2, (n,), generator=g)
+    ids[:, 0] = FIRST[0] + a
+    ids[:, -1] = SECOND[0] + b
+    return ids, a, b
 
 
 def marker_task(
-    n: int, seq_len: int = 16, *, seed: int = 0
+    n: int, seq_len: int = 12, *, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``n`` sequences ``[CLS] s s ... [MARK] s ...``; the label is the symbol after ``[MARK]``.
+    """``n`` sequences ``[Aa] .. [Mk] s .. [Bb]``; the label is the symbol after mark ``2a + b``.
 
-    Returns ``ids (n, seq_len)`` int64, ``labels (n,)`` in ``0 .. len(SYMBOLS) - 1`` and the mark's
-    position ``marks (n,)`` in ``1 .. seq_len - 2``. Chance accuracy is ``1 / len(SYMBOLS)``.
+    The four marks sit at distinct odd steps ``1, 3, .., seq_len - 3`` (so a mark is never followed
+    by another mark). Returns ``ids (n, seq_len)`` int64, ``labels (n,)`` in ``0 .. 3`` and the
+    wanted mark's position ``marks (n,)``.
+    """
+    slots = (seq_len - 3 + 1) // 2  # odd steps 1 .. seq_len - 3
+    if n < 1 or slots < len(MARKS):
+        raise ValueError(f"need n >= 1 and seq_len >= 10 (room for 4 marks), got {n}, {seq_len}")
+    g = torch.Generator().manual_seed(seed)
+    ids, a, b = _question(n, seq_len, g)
+    order = torch.rand(n, slots, generator=g).argsort(dim=1)[:, : len(MARKS)]  # (n, 4) slots
+    positions = 2 * order + 1  # (n, 4): where mark k sits
+    rows = torch.arange(n)
+    for k, mark in enumerate(MARKS):
+        ids[rows, positions[:, k]] = mark
+    marks = positions[rows, 2 * a + b]  # (n,)
+    return ids, ids[rows, marks + 1] - _SYMBOL0, marks
+
+
+def count_task(n: int, seq_len: int = 12, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` sequences ``[Aa] s s .. s [Bb]`` (no marks); label 1 when ``a`` fills at least
+    :data:`COUNT_AT_LEAST` of the steps in between, else 0. Every step counts the same.
+
+    Returns ``ids (n, seq_len)`` int64 and ``labels (n,)`` in ``{0, 1}``.
     """
     if n < 1 or seq_len < 4:
         raise ValueError(f"need n >= 1 and seq_len >= 4, got n={n}, seq_len={seq_len}")
     g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(3, 3 + len(SYMBOLS), (n, seq_len), generator=g)
-    ids[:, 0] = CLS
-    marks = torch.randint(1, seq_len - 1, (n,), generator=g)
-    rows = torch.arange(n)
-    ids[rows, marks] = MARK
-    return ids, ids[rows, marks + 1] - 3, marks
+    ids, _, _ = _question(n, seq_len, g)
+    count = (ids[:, 1:-1] == _SYMBOL0).sum(dim=1)  # (n,): how many steps hold "a"
+    return ids, (count >= COUNT_AT_LEAST).long()
 
 
 def token_names(ids: torch.Tensor) -> list[list[str]]:
     """Readable tokens of ``ids (N, T)``, for the views' labels."""
-    names = {PAD: "[PAD]", CLS: "[CLS]", MARK: "[MARK]"} | {3 + k: s for k, s in enumerate(SYMBOLS)}
+    names = {PAD: "[PAD]"}
+    names |= {t: f"[A{k}]" for k, t in enumerate(FIRST)} | {
+        t: f"[B{k}]" for k, t in enumerate(SECOND)
+    }
+    names |= {t: f"[M{k}]" for k, t in enumerate(MARKS)}
+    names |= {_SYMBOL0 + k: s for k, s in enumerate(SYMBOLS)}
     return [[names[int(i)] for i in row] for row in ids]
 
 
@@ -59,12 +115,18 @@ def marked_share(weights: torch.Tensor, marks: torch.Tensor) -> torch.Tensor:
     """Per example and head, the weight the first query puts on the mark and the step after it.
 
     ``weights (N, heads, L, S)`` per-head attention (``inspector.attentions[...]``), ``marks (N,)``.
-    Returns ``(N, heads)``.
+    Returns ``(N, heads)`` on the device of ``weights``.
     """
     if weights.dim() != 4:
         raise ValueError(f"expected (N, heads, L, S) weights, got shape {tuple(weights.shape)}")
-    rows = torch.arange(weights.shape[0])
-    first = weights[:, :, 0]  # (N, heads, S): what query 0 ([CLS]) takes from each key
+    if marks.shape != (weights.shape[0],):
+        raise ValueError(
+            f"expected one mark position per example, marks of shape ({weights.shape[0]},), "
+            f"got {tuple(marks.shape)}"
+        )
+    marks = marks.to(weights.device)
+    rows = torch.arange(weights.shape[0], device=weights.device)
+    first = weights[:, :, 0]  # (N, heads, S): what query 0 takes from each key
     return first[rows, :, marks] + first[rows, :, marks + 1]  # (N, heads)
 
 

@@ -6,12 +6,16 @@ One sentence, picked from a menu or typed, drives three tabs:
     token lines (notebook 08's explorer);
 (b) **BERT + LSTM**: the notebook-08 classifier's prediction, and the h, c and gates of its two
     LSTMs over the sentence's tokens (``inspect``'s state views);
-(c) **layer importance**: which hidden state's [CLS] the notebook-09 BiLSTM pooling relies on, by
-    ablation, gradient x input and integrated gradients, next to the same model **untrained** (the
-    control: what the methods give for a model that learned nothing).
+(c) **layer importance**: which hidden state's [CLS] the notebook-09 BiLSTM pooling relies on for
+    the class it **predicts**, by ablation, gradient x input and integrated gradients, next to the
+    same model **untrained** (the control: what the methods give for a model that learned nothing).
 
 The two classifiers are loaded from ``app/weights/classifiers.pt`` (made by
-``scripts/make_app_weights.py``), so the app starts in seconds and works offline. Built from the
+``scripts/make_app_weights.py``), so the app starts in seconds and works offline. They are not the
+notebooks' own models (one seed, the script's 1200 sentences); the page says how they were trained
+and shows each test accuracy next to the test split's majority-class rate and size. The attention
+and importance tabs carry the course's caveat: weights and scores describe what a model computes
+with, not why it decides (notebook 07; CONTRIBUTING, rule 12). Built from the
 course's own explorers: :func:`~course_utils.bert_views.bert_attention_explorer`,
 :func:`~course_utils.inspector.inspect`, :func:`~course_utils.importance_plots.importance_explorer`.
 """
@@ -25,10 +29,21 @@ from typing import Any
 import ipywidgets as widgets
 import torch
 
-__all__ = ["VisualizerApp", "WEIGHTS", "load_models"]
+__all__ = ["CAVEAT", "IMPORTANCE_NOTE", "VisualizerApp", "WEIGHTS", "accuracy_line", "load_models"]
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "app" / "weights" / "classifiers.pt"
 CLASSES = ("negative", "positive")
+CAVEAT = (
+    "Attention weights are not explanations: where a head looks is what the model computes with, "
+    "not why it decides (Jain &amp; Wallace 2019); only a control, such as the same model trained "
+    "with uniform attention (Wiegreffe &amp; Pinter 2019), can show that looking there matters."
+)
+IMPORTANCE_NOTE = (
+    "Importance of the <b>predicted</b> class: each method scores how much each layer's [CLS] "
+    "supports the class the model predicts for this sentence (not the true label, not the other "
+    "class). Importance scores, like attention weights, describe the model, not the reason for "
+    "its answer; compare with the untrained model (the control)."
+)
 
 
 def load_models(encoder, path: Path = WEIGHTS) -> dict[str, Any]:
@@ -66,6 +81,9 @@ def load_models(encoder, path: Path = WEIGHTS) -> dict[str, Any]:
         "standardizer": LayerStandardizer(std["mean"].float(), std["std"].float()),
         "sentences": list(saved["sentences"]),
         "test_accuracy": saved["test_accuracy"],
+        "test_size": saved["test_size"],
+        "test_majority": saved["test_majority"],
+        "training": saved["training"],
     }
 
 
@@ -96,24 +114,27 @@ class VisualizerApp(widgets.VBox):
         self.importance = widgets.Box(layout=widgets.Layout(max_width="100%"))
         self.tabs = widgets.Tab(
             [
-                self.attention,
+                widgets.VBox([_note(CAVEAT), self.attention]),
                 widgets.VBox([self.prediction, self.states]),
-                self.importance,
+                widgets.VBox([_note(IMPORTANCE_NOTE), self.importance]),
             ],
             layout=widgets.Layout(max_width="100%"),
         )
         for k, title in enumerate(("attention", "BERT + LSTM", "layer importance")):
             self.tabs.set_title(k, title)
         self.status = widgets.HTML()
-        acc = models["test_accuracy"]
-        intro = widgets.HTML(
+        self.intro = widgets.HTML(
             "<h2 style='margin:4px 0'>LSTMs, attention and BERT: the course's visualizer</h2>"
             "Pick a sentence or type your own. Encoder: all-MiniLM-L6-v2 (pretrained, offline). "
-            f"Classifiers trained on the course's generated market news (test accuracy: BERT + "
-            f"LSTM {acc['token_lstm']:.2f}, layer pooling {acc['pooling']:.2f})."
+            + accuracy_line(models)
         )
         super().__init__(
-            [intro, widgets.HBox([self.menu, self.typed], layout=_wrap()), self.status, self.tabs],
+            [
+                self.intro,
+                widgets.HBox([self.menu, self.typed], layout=_wrap()),
+                self.status,
+                self.tabs,
+            ],
             layout=widgets.Layout(max_width="100%"),
         )
         self.menu.observe(self._on_menu, names="value")
@@ -208,6 +229,32 @@ class VisualizerApp(widgets.VBox):
                 imps, texts=[encoded.texts[0]], predictions=predictions, class_names=CLASSES
             )
         ]
+
+
+def accuracy_line(models: dict[str, Any]) -> str:
+    """Each test accuracy next to the majority-class rate of the same test split, with its size,
+    and how the app's models were trained (they are not the notebooks' own runs)."""
+    acc, n, chance = models["test_accuracy"], models["test_size"], models["test_majority"]
+    how = models["training"]
+
+    def shown(name: str, value: float) -> str:
+        return (
+            f"{name} {value:.3f} ({value - chance:+.3f} against the majority rate, about "
+            f"{round((value - chance) * n)} of {n} sentences)"
+        )
+
+    return (
+        f"Classifiers trained on the course's generated market news, one seed, by "
+        f"<code>scripts/make_app_weights.py</code> on {how['sentences']} sentences of all four "
+        f"kinds: not the notebooks' own models. Test accuracy on n={n} sentences, where always "
+        f"answering the majority class scores {chance:.3f}: "
+        f"{shown('BERT + LSTM', acc['token_lstm'])} [{how['token_lstm']}]; "
+        f"{shown('layer pooling', acc['pooling'])} [{how['pooling']}]."
+    )
+
+
+def _note(html: str) -> widgets.HTML:
+    return widgets.HTML(f"<small>{html}</small>", layout=widgets.Layout(max_width="100%"))
 
 
 def _wrap() -> widgets.Layout:

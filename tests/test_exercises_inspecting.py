@@ -67,6 +67,10 @@ def test_summary_vector_checker_contract():
         rows = _rows(tr.lengths)
         return torch.cat([tr.h[-1, 1, :, 0], tr.h[-1, 0, rows, tr.lengths - 1]], -1)
 
+    def layer_zero(tr):
+        rows = _rows(tr.lengths)
+        return torch.cat([tr.h[0, 0, rows, tr.lengths - 1], tr.h[0, 1, :, 0]], -1)
+
     assert_checker_contract(
         NOTEBOOK,
         "starter-summary-vector",
@@ -80,5 +84,6 @@ def test_summary_vector_checker_contract():
             "output[:, -1]": (output_last, "output[:, -1]"),
             "one direction": (forward_only, "one direction only"),
             "directions swapped": (swapped, "swapped"),
+            "layer 0 instead of the top layer": (layer_zero, "layer 0 was read"),
         },
     )

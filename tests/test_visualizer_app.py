@@ -52,3 +52,24 @@ def test_the_control_is_the_untrained_twin_of_the_trained_pooling(app):
     assert not torch.allclose(trained(z), untrained(z))  # the trained weights were loaded
     again = load_models(app.encoder)["untrained"]
     torch.testing.assert_close(untrained(z), again(z))  # the control is the same every start
+
+
+def test_every_accuracy_stands_next_to_the_test_majority_rate_and_size(app):
+    from course_utils.checks import majority_rate
+    from course_utils.sentences import make_sentiment_dataset
+
+    models = app.models
+    labels = make_sentiment_dataset(models["training"]["sentences"], seed=0).test[1]
+    assert models["test_size"] == len(labels)  # computed from the script's own test split
+    assert models["test_majority"] == pytest.approx(majority_rate(labels))
+    intro = app.intro.value
+    assert f"n={len(labels)}" in intro and f"{majority_rate(labels):.3f}" in intro
+    assert intro.count("against the majority rate") == 2  # both classifiers
+    assert "not the notebooks' own models" in intro and "early stopping" in intro
+
+
+def test_the_tabs_say_what_they_explain_and_what_they_do_not(app):
+    attention_tab, _, importance_tab = app.tabs.children
+    assert "not explanations" in attention_tab.children[0].value
+    assert "<b>predicted</b> class" in importance_tab.children[0].value
+    assert importance_tab.children[1] is app.importance

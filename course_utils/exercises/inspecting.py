@@ -2,9 +2,9 @@
 
 1. ``marked_share(weights, marks)``: from the per-head weights ``inspect`` records, how much the
    ``[CLS]`` query takes from the mark and the step after it, per example and head.
-2. ``summary_vector(trace)``: from an ``LSTMTrace`` of a bidirectional LSTM with padded sequences,
-   what the classifier of a BiLSTM reads: the forward h at each sequence's last real step and the
-   backward h at step 0, ``(B, 2H)``.
+2. ``summary_vector(trace)``: from an ``LSTMTrace`` of a two-layer bidirectional LSTM with padded
+   sequences, what the classifier of a BiLSTM reads: the top layer's forward h at each sequence's
+   last real step and its backward h at step 0, ``(B, 2H)``.
 
 Each checker runs the learner's function and the reference on the same inputs (weights drawn from
 the checker's own generator; an LSTM with its own seeded weights), compares what they compute and,
@@ -96,7 +96,7 @@ def check_marked_share(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor])
 
 def _trace_case() -> tuple[nn.LSTM, LSTMTrace, torch.Tensor]:
     g = torch.Generator().manual_seed(19)
-    lstm = nn.LSTM(3, 4, batch_first=True, bidirectional=True)
+    lstm = nn.LSTM(3, 4, num_layers=2, batch_first=True, bidirectional=True)  # two: top != layer 0
     with torch.no_grad():
         for p in lstm.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.5)
@@ -123,12 +123,12 @@ def check_summary_vector(fn: Callable[[LSTMTrace], torch.Tensor]) -> Feedback:
     if not fb.check_shape(result, (4, 8), "the result", hint="(batch, 2 * hidden_size)"):
         return fb
     with torch.no_grad():
-        _, (h_n, _) = lstm(packed)  # (D, B, H): what the module itself says its final states are
-    expected = torch.cat([h_n[0], h_n[1]], dim=-1)
+        _, (h_n, _) = lstm(packed)  # (layers * 2, B, H): the module's own final states
+    expected = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # the top layer's forward ; backward
     diff = (result.double() - expected.double()).abs().max().item()
     if fb.check(
         diff < 1e-5,
-        "equals the module's own final states h_n (forward ; backward) on padded sequences",
+        "equals the top layer's final states h_n (forward ; backward) on padded sequences",
         failure=f"differs from the module's h_n by up to {diff:.3g}",
     ):
         return fb
@@ -145,6 +145,10 @@ def check_summary_vector(fn: Callable[[LSTMTrace], torch.Tensor]) -> Feedback:
         ),
         "the directions are swapped: forward first, then backward": torch.cat(
             [bwd_start, fwd_real], -1
+        ),
+        "layer 0 was read: the classifier reads the top layer, trace.h[-1] (this LSTM has "
+        f"{trace.h.shape[0]} layers)": torch.cat(
+            [trace.h[0, 0, rows, trace.lengths - 1], trace.h[0, 1, :, 0]], -1
         ),
     }
     fb.name_mistake(
