@@ -36,6 +36,7 @@ __all__ = [
     "with_uniform_attention",
     "greedy_step",
     "lengths_to_mask",
+    "majority_task",
     "reverse_positions",
     "sequence_accuracy",
     "sequence_loss",
@@ -191,6 +192,12 @@ class Seq2SeqAttention(nn.Module):
         attend: ``False`` switches the attention off, the baseline of Sutskever et al. (2014) and
             Cho et al. (2014): the context is a zero vector, so the decoder knows the source only
             through the encoder's final state (the "bottleneck"); ``attention`` is then all zeros.
+        uniform_attention: ``True`` freezes the weights at uniform, during training too: every
+            decoder step gets the mean of the (real) encoder outputs as its context. This is the
+            baseline of Wiegreffe & Pinter (2019), a model *trained* with uniform attention, the
+            rival for "attention lets the model weigh the importance of ...". (Swapping uniform
+            weights into a model trained with learned ones, :func:`with_uniform_attention`, is a
+            post-hoc ablation: it shows dependence, not that focusing helps.)
 
     Inputs of ``forward(source, decoder_inputs, source_lengths=None)`` (teacher forcing):
         - **source** ``(B, S)`` ids or ``(B, S, input_size)`` values.
@@ -214,9 +221,12 @@ class Seq2SeqAttention(nn.Module):
         attention_size: int | None = None,
         bidirectional: bool = False,
         attend: bool = True,
+        uniform_attention: bool = False,
     ) -> None:
         super().__init__()
-        self.attend = attend
+        if uniform_attention and not attend:
+            raise ValueError("uniform_attention needs attend=True (attend=False has no context)")
+        self.attend, self.uniform_attention = attend, uniform_attention
         if target_kind == "symbols":
             if not vocab_size or vocab_size < 3:
                 raise ValueError(f"symbols need vocab_size >= 3, got {vocab_size!r}")
@@ -325,7 +335,11 @@ class Seq2SeqAttention(nn.Module):
             prev = self.target_embed(previous)  # (B,) -> (B, E)
         else:
             prev = self.target_embed(previous.unsqueeze(-1).to(keys.dtype))  # (B, 1) -> (B, E)
-        if self.attend:
+        if self.uniform_attention:  # frozen uniform weights: 1/S on every real source step
+            real = keys.new_ones(keys.shape[:2]) if mask is None else mask.to(keys.dtype)  # (B, S)
+            weights = real / real.sum(dim=-1, keepdim=True)  # (B, S)
+            context = torch.bmm(weights.unsqueeze(1), keys).squeeze(1)  # (B, H or 2H)
+        elif self.attend:
             context, weights = self.attention(
                 state[0][-1], keys, mask=mask, projected_keys=projected_keys
             )  # (B, H), (B, S)
@@ -388,8 +402,10 @@ def with_uniform_attention(model: nn.Module) -> nn.Module:
 
     The score vector ``v`` is set to zero, so every score is 0 and the softmax
     spreads the weight evenly over the (real, unmasked) source steps. Everything else is the trained
-    model. It is the control for reading weights as importance (Jain & Wallace, 2019): if the
-    predictions barely change, the learned weights did not matter for them. ``model`` is untouched.
+    model. This is a **post-hoc ablation**: a large loss shows that this trained model depends on its
+    weights, not that focusing is needed for the task (a model *trained* with uniform attention,
+    ``Seq2SeqAttention(..., uniform_attention=True)``, may do as well: Wiegreffe & Pinter, 2019).
+    ``model`` is untouched.
     """
     found = [m for m in model.modules() if isinstance(m, BahdanauAttention)]
     if not found:
@@ -454,6 +470,24 @@ def sequence_loss(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def sequence_accuracy(outputs: torch.Tensor, target: torch.Tensor) -> float:
     """Share of sequences whose every step is right (``(B, T, C)`` logits, ``(B, T)`` ids)."""
     return (outputs.argmax(-1) == target).all(dim=1).float().mean().item()
+
+
+def majority_task(n: int, seq_len: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A symbol task where every source step matters equally: which of two symbols is the majority.
+
+    Each source step is symbol 1 or 2 (0 stays free for padding); the target is one step, the more
+    frequent symbol. Every step counts the same, so the mean of the encoder outputs (what uniform
+    attention hands the decoder) is all a model needs: the control task for "attention lets a model
+    weigh the importance of the input steps", where the uniform-attention rival should lose nothing.
+
+    Returns ``source (n, seq_len)`` and ``target (n, 1)``, both ``int64``. ``seq_len`` must be odd
+    (no ties).
+    """
+    if n < 1 or seq_len < 1 or seq_len % 2 == 0:
+        raise ValueError(f"need n >= 1 and an odd seq_len (no ties), got n={n}, seq_len={seq_len}")
+    source = torch.randint(1, 3, (n, seq_len), generator=torch.Generator().manual_seed(seed))
+    target = torch.where(2 * (source == 2).sum(dim=1) > seq_len, 2, 1)  # (n,)
+    return source, target.unsqueeze(1)  # (n, S), (n, 1)
 
 
 def reverse_positions(seq_len: int) -> torch.Tensor:

@@ -68,6 +68,14 @@ WRONG = {
         ),
         "float ids": (lambda t, s: ex.shift_right_solution(t, s).float(), "int64"),
         "no start token": (lambda target, start: target[:, :-1], "prepend start"),
+        "hard-coded start id": (
+            lambda target, start: ex.shift_right_solution(target, torch.full_like(start, 10)),
+            "not a hard-coded <bos> id",
+        ),
+        "row 0's start for every row": (
+            lambda target, start: ex.shift_right_solution(target, start[0].expand_as(start)),
+            "not start[0]",
+        ),
     },
 }
 
@@ -171,4 +179,16 @@ def test_shift_right_stubs_and_mistakes():
     assert not fb.passed and "int64" in text(fb)
 
     fb = ex.check_shift_right(lambda target, start: target[:, :-1])
-    assert not fb.passed and "expected (2, 5)" in text(fb)
+    assert not fb.passed and "expected (3, 5)" in text(fb)
+
+    def fixed_bos(target, start):  # a hard-coded <bos> of 10 for every row
+        return torch.cat([torch.full_like(target[:, :1], 10), target[:, :-1]], dim=1)
+
+    fb = ex.check_shift_right(fixed_bos)
+    assert not fb.passed and "fixed id (10)" in text(fb) and "hard-coded" in text(fb)
+
+    def first_start_only(target, start):  # start[0] broadcast to every row
+        return torch.cat([start[0].expand(target.shape[0], 1), target[:, :-1]], dim=1)
+
+    fb = ex.check_shift_right(first_start_only)
+    assert not fb.passed and "row 0's start" in text(fb) and "start[0]" in text(fb)

@@ -13,6 +13,7 @@ from course_utils.seq2seq import (
     alignment_accuracy,
     greedy_step,
     lengths_to_mask,
+    majority_task,
     reverse_positions,
     sequence_accuracy,
     sequence_loss,
@@ -359,3 +360,41 @@ def test_with_uniform_attention_spreads_weight_evenly_and_leaves_the_model_alone
     assert (masked[1, :, 2:] == 0).all()
     with pytest.raises(ValueError, match="no BahdanauAttention"):
         with_uniform_attention(torch.nn.Linear(2, 2))
+
+
+def test_trained_uniform_attention_is_frozen_uniform_and_masks_padding():
+    m = symbols_model(bidirectional=True, uniform_attention=True)
+    src = torch.randint(1, 7, (3, 6))
+    out = m(src, torch.randint(1, 7, (3, 4)))
+    torch.testing.assert_close(out.attention, torch.full((3, 4, 6), 1 / 6))
+    out.outputs.sum().backward()
+    assert all(p.grad is None for p in m.attention.parameters())  # the score is never used
+    lengths = torch.tensor([6, 3, 1])
+    w = m.generate(src, 2, source_lengths=lengths).attention  # (B, T, S)
+    torch.testing.assert_close(w.sum(-1), torch.ones(3, 2))
+    assert (w[1, :, 3:] == 0).all() and (w[1, :, :3] - 1 / 3).abs().max() < 1e-6
+    assert (w[2, :, 0] == 1).all()
+    with pytest.raises(ValueError, match="uniform_attention needs attend=True"):
+        symbols_model(uniform_attention=True, attend=False)
+
+
+def test_trained_uniform_model_starts_like_the_learned_one():
+    torch.manual_seed(3)
+    learned = symbols_model(bidirectional=True)
+    torch.manual_seed(3)
+    uniform = symbols_model(bidirectional=True, uniform_attention=True)
+    for (name, a), (_, b) in zip(
+        learned.named_parameters(), uniform.named_parameters(), strict=True
+    ):
+        assert torch.equal(a, b), name  # the same weights: only the weights over steps differ
+
+
+def test_majority_task():
+    src, tgt = majority_task(200, 5, seed=1)
+    assert src.shape == (200, 5) and tgt.shape == (200, 1) and tgt.dtype == torch.long
+    assert set(src.unique().tolist()) == {1, 2}
+    expected = torch.where((src == 2).sum(1) >= 3, 2, 1)
+    assert torch.equal(tgt[:, 0], expected)
+    assert torch.equal(majority_task(200, 5, seed=1)[0], src)
+    with pytest.raises(ValueError, match="odd seq_len"):
+        majority_task(10, 4)

@@ -194,8 +194,10 @@ def check_masked_attention(
 def check_shift_right(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
     """Check ``fn(target, start) -> decoder_inputs (B, T)`` for teacher forcing."""
     fb = Feedback("Exercise 3 - decoder inputs for teacher forcing")
-    target = torch.tensor([[3, 1, 4, 1, 5], [9, 2, 6, 5, 3]])
-    start = torch.tensor([10, 10])
+    # every row has its own start (a values model starts from each series' last value), and row 0's
+    # start is not 10: a hard-coded <bos> and `start[0]` for every row are both caught, by name
+    target = torch.tensor([[3, 1, 4, 1, 5], [9, 2, 6, 5, 3], [2, 7, 1, 8, 2]])
+    start = torch.tensor([7, 10, 4])
     expected = shift_right(target, start)
     result = fb.call(fn, target.clone(), start.clone())
     if not ran(result) or not fb.check_tensor(result):
@@ -220,8 +222,22 @@ def check_shift_right(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) 
         failure=f"dtype is {result.dtype}, expected {target.dtype}",
         hint="ids index an embedding: keep them int64 (start.to(target.dtype))",
     )
+    first = result[:, 0]  # (B,)
+    if not torch.equal(first, start.to(first.dtype)) and bool((first == first[0]).all()):
+        if first[0].item() == start[0].item():
+            fb.fail(
+                "every row is fed row 0's start",
+                "start has one entry per row (B,): use all of it, start.unsqueeze(1), not start[0]",
+            )
+        else:
+            fb.fail(
+                f"step 0 is fed the same fixed id ({first[0].item():g}) in every row",
+                "use the `start` you are given, not a hard-coded <bos> id: rows can start "
+                "differently (here they do)",
+            )
+        return fb
     fb.check(
-        torch.equal(result[:, 0], start.to(result.dtype)),
+        torch.equal(first, start.to(result.dtype)),
         "step 0 is fed the start token",
         hint="the first decoder input is `start`, the <bos> id",
     )
