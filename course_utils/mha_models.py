@@ -20,7 +20,8 @@ where the article goes wrong:
   and ignores it, so the corrected models pass it only when there is more than one layer.
 
 The small seeded tasks each design is trained on in notebook 07 live here too, next to the models that
-suit them: :func:`marked_value_task`, :func:`next_token_task`, :func:`duplicate_task`.
+suit them: :func:`marked_value_task`, :func:`marked_token_task`, :func:`next_token_task`,
+:func:`duplicate_task`.
 
 Shapes: ``B`` batch, ``T`` steps (``seq_len``), ``H`` ``hidden_size`` (the attention's ``embed_dim``),
 ``V`` ``vocab_size``.
@@ -44,6 +45,7 @@ __all__ = [
     "LSTMAttentionLM",
     "LSTMAttentionFFN",
     "marked_value_task",
+    "marked_token_task",
     "next_token_task",
     "next_token_floor",
     "duplicate_task",
@@ -52,8 +54,10 @@ __all__ = [
     "LSTMOnly",
     "AttentionOnly",
     "with_uniform_attention",
+    "freeze_uniform_attention",
     "without_head",
     "runs_fast_path",
+    "fused_kernel_calls",
 ]
 
 
@@ -510,8 +514,11 @@ def with_uniform_attention(model: nn.Module) -> nn.Module:
 
     The query projection (the first ``embed_dim`` rows of ``in_proj_weight`` and ``in_proj_bias``)
     is set to zero, so every score ``q . k`` is 0 and each head's softmax is uniform; values, output
-    projection and the rest of the model are the trained ones. If a model's accuracy barely moves,
-    its learned weights were not what it relied on (Jain & Wallace, 2019). ``model`` is untouched.
+    projection and the rest of the model are the trained ones. ``model`` is untouched.
+
+    This is a post-hoc ablation: a large loss shows that *this* model depends on its weights, a small
+    one that it did not rely on them (Jain & Wallace, 2019). Whether focusing is *needed* is a
+    question for the rival trained with uniform attention, :func:`freeze_uniform_attention`.
     """
     uniform = copy.deepcopy(model)
     with torch.no_grad():
@@ -519,6 +526,32 @@ def with_uniform_attention(model: nn.Module) -> nn.Module:
             m.in_proj_weight[: m.embed_dim].zero_()
             m.in_proj_bias[: m.embed_dim].zero_()
     return uniform
+
+
+def freeze_uniform_attention(model: nn.Module) -> nn.Module:
+    """Make every ``nn.MultiheadAttention`` of ``model`` uniform *for training*: in place, returned.
+
+    The query projection is set to zero and its gradient is zeroed on every backward pass, so it
+    stays zero under Adam (zero gradients give zero updates) and every head weighs all unmasked keys
+    equally throughout training; values, output projection and the rest of the model learn as usual.
+    This is the rival of Wiegreffe & Pinter (2019): the same model *trained* without the freedom to
+    focus. (Swapping uniform weights into a trained model, :func:`with_uniform_attention`, is a
+    post-hoc ablation: it shows that this model depends on its weights, not that focusing helps.)
+    """
+    for m in _attention_modules(model):
+        rows = m.embed_dim
+        with torch.no_grad():
+            m.in_proj_weight[:rows].zero_()
+            m.in_proj_bias[:rows].zero_()
+
+        def no_query_gradient(grad: torch.Tensor, rows: int = rows) -> torch.Tensor:
+            grad = grad.clone()
+            grad[:rows] = 0
+            return grad
+
+        m.in_proj_weight.register_hook(no_query_gradient)
+        m.in_proj_bias.register_hook(no_query_gradient)
+    return model
 
 
 def without_head(model: nn.Module, head: int) -> nn.Module:
@@ -562,6 +595,48 @@ def runs_fast_path(model: nn.Module, *inputs: torch.Tensor) -> bool:
     return bool(calls)
 
 
+def fused_kernel_calls(run, *inputs: torch.Tensor, grad: bool = False) -> dict[str, int]:
+    """Count the calls of PyTorch's fused kernels during ``run(*inputs)``: a cost that is counted.
+
+    Three entry points are wrapped (then restored): ``lstm`` (``torch._VF.lstm``, the whole
+    recurrence of ``nn.LSTM`` in one call), ``native MHA`` (``torch._native_multi_head_attention``,
+    ``nn.MultiheadAttention``'s inference fast path) and ``SDPA``
+    (``torch.nn.functional.scaled_dot_product_attention``, the fused attention of its slow path).
+    With ``grad=True`` the call runs with autograd and a backward pass over the output's sum, as a
+    training step would; otherwise without gradients, as inference.
+    """
+    functional = nn.functional
+    counts = {"lstm": 0, "native MHA": 0, "SDPA": 0}
+    targets = [
+        (torch._VF, "lstm", "lstm"),
+        (torch, "_native_multi_head_attention", "native MHA"),
+        (functional, "scaled_dot_product_attention", "SDPA"),
+    ]
+    saved = []
+    for owner, attr, key in targets:
+        original = getattr(owner, attr)
+
+        def counted(*args, _original=original, _key=key, **kwargs):
+            counts[_key] += 1
+            return _original(*args, **kwargs)
+
+        saved.append((owner, attr, original, attr in vars(owner)))
+        setattr(owner, attr, counted)
+    try:
+        with torch.set_grad_enabled(grad):
+            out = run(*inputs)
+            out = out[0] if isinstance(out, tuple) else out
+            if grad:
+                out.sum().backward()
+    finally:
+        for owner, attr, original, own in saved:
+            if own:
+                setattr(owner, attr, original)
+            else:
+                delattr(owner, attr)
+    return counts
+
+
 # --------------------------------------------------------------------------------------------------
 # Tasks that suit each design (seeded, made on the fly)
 # --------------------------------------------------------------------------------------------------
@@ -570,7 +645,12 @@ def _generator(seed: int) -> torch.Generator:
 
 
 def marked_value_task(
-    n: int, seq_len: int, *, min_len: int | None = None, seed: int = 0
+    n: int,
+    seq_len: int,
+    *,
+    min_len: int | None = None,
+    target: str = "marked",
+    seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Every step must output the value of the one marked step (design 1).
 
@@ -580,6 +660,9 @@ def marked_value_task(
     shorter than ``seq_len`` are zero-padded at the end and their padded targets are NaN (leave them
     out of the loss, see :func:`masked_mse`).
 
+    ``target="mean"`` keeps the same inputs but asks every step for the mean of the sequence's real
+    values: there every step matters equally (the control task for "attention weighs importance").
+
     Returns:
         ``x (n, seq_len, 2)``, ``y (n, seq_len)`` and ``lengths (n,)``.
     """
@@ -588,6 +671,8 @@ def marked_value_task(
     min_len = seq_len if min_len is None else min_len
     if not 1 <= min_len <= seq_len:
         raise ValueError(f"min_len must lie in [1, seq_len={seq_len}], got {min_len}")
+    if target not in ("marked", "mean"):
+        raise ValueError(f"target must be 'marked' or 'mean', got {target!r}")
     g = _generator(seed)
     lengths = torch.randint(min_len, seq_len + 1, (n,), generator=g)
     values = torch.rand(n, seq_len, generator=g)
@@ -597,9 +682,58 @@ def marked_value_task(
     markers[rows, marked] = 1.0
     pad = padding_mask(lengths, seq_len)  # (n, T)
     x = torch.stack([values, markers], dim=-1).masked_fill(pad.unsqueeze(-1), 0.0)  # (n, T, 2)
-    y = values[rows, marked].unsqueeze(1).expand(n, seq_len).clone()  # (n, T)
+    if target == "mean":
+        wanted = x[..., 0].sum(dim=1) / lengths  # (n,) mean of the real values
+    else:
+        wanted = values[rows, marked]  # (n,)
+    y = wanted.unsqueeze(1).expand(n, seq_len).clone()  # (n, T)
     y[pad] = float("nan")
     return x, y, lengths
+
+
+def marked_token_task(
+    n: int,
+    seq_len: int,
+    vocab_size: int,
+    *,
+    offset: int = 1,
+    at_start: bool = False,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every step must name the token ``offset`` steps after the one marked step (design 3).
+
+    Each step carries a one-hot token and a marker bit; exactly one step is marked. The target of
+    every step is the token at ``marked + offset``. With ``offset=1`` neither module alone can do it,
+    by construction: a forward LSTM at a step before ``marked + 1`` has not read that token yet, and
+    attention without positions can find the marked step but not the one after it (nothing marks it).
+    An LSTM marks it (its state at ``marked + 1`` knows the step before was marked) and attention
+    then fetches it: the combination can.
+
+    ``at_start=True`` is the control task: the marker is always on step 0 and the target is the
+    marked token itself, which either module alone can do (the LSTM remembers step 0, attention looks
+    at the marked key).
+
+    Returns:
+        ``x (n, seq_len, vocab_size + 1)``, class targets ``y (n, seq_len)`` (int64, the same at every
+        step of a sequence) and the token ids ``(n, seq_len)``.
+    """
+    if n < 1 or vocab_size < 2 or not 0 <= offset < seq_len:
+        raise ValueError(
+            f"need n >= 1, vocab_size >= 2 and 0 <= offset < seq_len, got n={n}, "
+            f"vocab_size={vocab_size}, offset={offset}, seq_len={seq_len}"
+        )
+    g = _generator(seed)
+    tokens = torch.randint(0, vocab_size, (n, seq_len), generator=g)
+    rows = torch.arange(n)
+    if at_start:
+        marked, offset = torch.zeros(n, dtype=torch.long), 0
+    else:
+        marked = torch.randint(0, seq_len - offset, (n,), generator=g)
+    marker = torch.zeros(n, seq_len, 1)
+    marker[rows, marked] = 1.0
+    x = torch.cat([nn.functional.one_hot(tokens, vocab_size).float(), marker], dim=-1)
+    y = tokens[rows, marked + offset].unsqueeze(1).expand(n, seq_len).clone()  # (n, T)
+    return x, y, tokens
 
 
 def masked_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -137,13 +137,34 @@ def test_head_weights_hints_name_the_mistake(variant, hint):
     assert check_head_weights(_variant()).passed
 
 
-def test_causal_mask_accepts_a_float_minus_inf_mask():
+@pytest.mark.parametrize(
+    "blocked_value",
+    [float("-inf"), -1e9, torch.finfo(torch.float32).min, -1e4],
+    ids=["-inf", "-1e9", "finfo.min", "-1e4"],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_causal_mask_accepts_every_float_mask_that_blocks(blocked_value, dtype):
+    """Judged by behaviour: any float mask that gives the reference's weights passes."""
+
     def float_mask(t):
-        return torch.zeros(t, t).masked_fill(reference_causal_mask(t), float("-inf"))
+        return torch.zeros(t, t, dtype=dtype).masked_fill(reference_causal_mask(t), blocked_value)
 
     feedback = check_causal_mask(float_mask)
     assert feedback.passed, str(feedback)
-    assert "float 0 / -inf" in str(feedback)
+    assert "gives the weights and outputs of a correct causal mask" in str(feedback)
+
+
+def test_causal_mask_names_a_float_mask_that_only_nudges():
+    feedback = check_causal_mask(
+        lambda t: torch.zeros(t, t).masked_fill(reference_causal_mask(t), -5.0)
+    )
+    assert not feedback.passed and "only nudges" in str(feedback)
+    as_int = check_causal_mask(lambda t: reference_causal_mask(t).int())
+    assert not as_int.passed and "use booleans" in str(as_int)
+    inverted_float = check_causal_mask(
+        lambda t: torch.zeros(t, t).masked_fill(~reference_causal_mask(t), -1e9)
+    )
+    assert not inverted_float.passed and "inverted" in str(inverted_float)
 
 
 def test_head_weights_without_the_key_bias_still_passes():

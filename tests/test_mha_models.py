@@ -217,3 +217,76 @@ def test_runs_fast_path_measures_the_fused_kernel():
     assert not runs_fast_path(lambda t: second(t, t, t), h.transpose(0, 1))
     assert not runs_fast_path(lambda t: first.train()(t, t, t), h)
     assert torch._native_multi_head_attention.__name__ == "_native_multi_head_attention"
+
+
+def test_marked_value_task_mean_target_keeps_the_inputs():
+    x, y, lengths = marked_value_task(40, 8, min_len=3, seed=5)
+    x_mean, y_mean, lengths_mean = marked_value_task(40, 8, min_len=3, target="mean", seed=5)
+    assert torch.equal(x, x_mean) and torch.equal(lengths, lengths_mean)  # same inputs, new target
+    pad = padding_mask(lengths, 8)
+    expected = x[:, :, 0].sum(dim=1) / lengths
+    torch.testing.assert_close(y_mean[:, 0], expected)
+    assert torch.isnan(y_mean[pad]).all()
+    with pytest.raises(ValueError, match="target must be"):
+        marked_value_task(4, 8, target="sum")
+
+
+def test_marked_token_task_targets_the_token_after_the_marker():
+    from course_utils.mha_models import marked_token_task
+
+    x, y, tokens = marked_token_task(60, 7, 5, seed=2)
+    assert x.shape == (60, 7, 6) and y.shape == (60, 7) and y.dtype == torch.long
+    marked = x[:, :, -1].argmax(dim=1)
+    assert torch.equal(x[:, :, -1].sum(dim=1), torch.ones(60)) and (marked < 6).all()
+    assert torch.equal(y[:, 0], tokens[torch.arange(60), marked + 1])
+    assert (y == y[:, :1]).all()  # every step names the same token
+    assert torch.equal(x[:, :, :-1].argmax(dim=-1), tokens)
+    xs, ys, toks = marked_token_task(60, 7, 5, at_start=True, seed=2)
+    assert (xs[:, 0, -1] == 1).all() and torch.equal(ys[:, 0], toks[:, 0])
+    with pytest.raises(ValueError, match="offset"):
+        marked_token_task(4, 5, 3, offset=5)
+
+
+def test_freeze_uniform_attention_stays_uniform_through_training():
+    from course_utils.mha_models import freeze_uniform_attention
+    from course_utils.training import train
+
+    torch.manual_seed(0)
+    model = freeze_uniform_attention(LSTMAttention(2, 8, num_heads=2, output_size=1))
+    x, y, lengths = marked_value_task(60, 6, min_len=4, seed=0)
+    pad = padding_mask(lengths, 6)
+    before = model.lstm.weight_ih_l0.detach().clone()
+    train(model, (x, pad, y), loss_fn=masked_mse, epochs=2, lr=1e-2, batch_size=20, progress=False)
+    attention = model.attention
+    assert (attention.in_proj_weight[:8] == 0).all() and (attention.in_proj_bias[:8] == 0).all()
+    assert not torch.equal(model.lstm.weight_ih_l0, before)  # the rest of the model learned
+    with torch.no_grad(), capture_attention(model) as cap:
+        model(x[:3], pad[:3])
+    w = cap["attention"]  # (B, H, T, T)
+    real = (~pad[:3]).float()
+    expected = (real / real.sum(dim=1, keepdim=True))[:, None, None, :].expand_as(w)
+    torch.testing.assert_close(w, expected)
+
+
+def test_fused_kernel_calls_counts_and_restores():
+    from course_utils.mha_models import fused_kernel_calls
+
+    originals = (
+        torch._VF.lstm,
+        torch._native_multi_head_attention,
+        torch.nn.functional.scaled_dot_product_attention,
+    )
+    h = torch.randn(2, 5, 8)
+    lstm = torch.nn.LSTM(8, 8, batch_first=True)
+    assert fused_kernel_calls(lstm, h)["lstm"] == 1
+    assert fused_kernel_calls(lstm.train(), h, grad=True)["lstm"] == 1
+    mha = torch.nn.MultiheadAttention(8, 2, batch_first=True).eval()
+    assert fused_kernel_calls(lambda t: mha(t, t, t), h)["native MHA"] == 1
+    assert sum(fused_kernel_calls(lambda t: mha.train()(t, t, t), h, grad=True).values()) == 0
+    sdpa = fused_kernel_calls(lambda t: mha(t, t, t, need_weights=False), h, grad=True)
+    assert sdpa["SDPA"] == 1  # the slow path without weights uses the fused attention
+    assert (
+        torch._VF.lstm,
+        torch._native_multi_head_attention,
+        torch.nn.functional.scaled_dot_product_attention,
+    ) == originals

@@ -1,6 +1,8 @@
 """Exercises of notebook 07 (LSTM + multi-head attention): checkers and reference solutions.
 
-1. ``causal_mask(seq_len)``: the boolean ``attn_mask`` that hides the future.
+1. ``causal_mask(seq_len)``: an ``attn_mask`` that hides the future (judged by what it does in
+   ``nn.MultiheadAttention``: booleans and float masks of 0 and ``-inf`` / ``-1e9`` /
+   ``torch.finfo(...).min`` all pass).
 2. ``padding_mask(lengths, seq_len)``: the boolean ``key_padding_mask`` that hides padding.
 3. ``head_weights(mha, x)``: per-head attention weights computed by hand from the module's projections.
 
@@ -72,24 +74,62 @@ def _boolean_mask(
     return mask.bool()
 
 
-def _as_blocked(mask: torch.Tensor) -> torch.Tensor | None:
-    """A causal ``attn_mask`` as booleans (True = blocked): bool as is, a float mask of 0 / -inf.
+BLOCKING = -1e4
+"""A float ``attn_mask`` entry at or below this blocks its key: ``exp`` of the score underflows to 0."""
 
-    PyTorch accepts both: a boolean mask blocks where True; a float mask is *added* to the scores,
-    so only ``-inf`` blocks (and ``0`` keeps). Any other float value (a 0/1 mask) only nudges the
-    scores: None.
+
+def _as_blocked(mask: torch.Tensor) -> torch.Tensor | None:
+    """The keys an ``attn_mask`` blocks, as booleans (True = blocked), to name a mistake.
+
+    A boolean mask blocks where True. A float mask is *added* to the scores, so it blocks where it is
+    very negative (``-inf``, ``-1e9``, ``torch.finfo(...).min``) and keeps where it is 0; any other
+    value (a 0/1 mask) only nudges the scores: None.
     """
     if mask.dtype == torch.bool:
         return mask
     if mask.is_floating_point():
-        blocked = torch.isneginf(mask)
-        return blocked if bool(((mask == 0) | blocked).all()) else None
+        blocked = mask <= BLOCKING
+        return blocked if bool((blocked | (mask == 0)).all()) else None
     return None
+
+
+def _attend(mask: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | str:
+    """Output ``(B, T, E)`` and per-head weights ``(B, H, T, T)`` of a fixed module under ``mask``.
+
+    Returns PyTorch's error message instead when the module refuses the mask.
+    """
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(x.shape[-1], 2, batch_first=True).eval()
+    if mask.is_floating_point():
+        mask = mask.float()  # the scores are float32; a float64 mask of the same values is fine
+    try:
+        with torch.no_grad():
+            out, weights = mha(x, x, x, attn_mask=mask, average_attn_weights=False)
+    except (RuntimeError, TypeError, ValueError, AssertionError) as error:
+        return str(error).splitlines()[0]
+    return out, weights
+
+
+def _same_behaviour(mask: torch.Tensor, x: torch.Tensor) -> tuple[bool, str]:
+    """Does ``mask`` make attention compute what the reference causal mask makes it compute?"""
+    got = _attend(mask, x)
+    if isinstance(got, str):
+        return False, got
+    want = _attend(reference_causal_mask(x.shape[1]), x)
+    assert not isinstance(want, str)
+    finite = bool(torch.isfinite(got[0]).all() and torch.isfinite(got[1]).all())
+    same = finite and all(torch.allclose(g, w, atol=1e-6) for g, w in zip(got, want, strict=True))
+    return same, "" if finite else "some queries have every key blocked (their outputs are NaN)"
 
 
 @checker
 def check_causal_mask(fn: Callable[[int], torch.Tensor]) -> Feedback:
-    """Check ``fn(seq_len) -> (T, T)`` mask: bool True (or float ``-inf``) where attention is blocked."""
+    """Check ``fn(seq_len) -> (T, T)`` ``attn_mask`` by what it does in ``nn.MultiheadAttention``.
+
+    Any mask that gives the same weights and outputs as the boolean reference passes: booleans,
+    float masks of 0 and ``-inf``, ``-1e9`` or ``torch.finfo(...).min``. A mask that does not is
+    compared with the usual mistakes (inverted, diagonal blocked, a float mask that only nudges).
+    """
     fb = Feedback("Exercise 7.1 - a causal mask")
     mask = fb.call(fn, 5)
     if not ran(mask) or not fb.check_tensor(mask):
@@ -98,64 +138,73 @@ def check_causal_mask(fn: Callable[[int], torch.Tensor]) -> Feedback:
         mask, (5, 5), "causal_mask(5)", hint="one row per query, one column per key"
     ):
         return fb
-    mask_bool = _as_blocked(mask)
-    if not fb.check(
-        mask_bool is not None,
-        f"the mask is a valid attn_mask ({'boolean' if mask.dtype == torch.bool else 'float 0 / -inf'})",
-        failure=f"the mask has dtype {mask.dtype} with values other than 0 and -inf",
-        hint="a float attn_mask is *added* to the scores (0 keeps, -inf blocks), so a 0/1 mask "
-        "only nudges them; use booleans where True means 'do not attend' (or 0 and -inf)",
-    ):
-        return fb
-    expected = reference_causal_mask(5)
-    if torch.equal(mask_bool, ~expected):
-        fb.fail(
-            "the mask is inverted: it blocks the past and allows the future",
-            "in PyTorch a True entry is *blocked*; the future is above the diagonal (j > i)",
+    torch.manual_seed(1)
+    x = torch.randn(2, 5, 8)  # (B, T, E)
+    same, why = _same_behaviour(mask, x)
+    kind = "boolean" if mask.dtype == torch.bool else f"float, {mask.dtype}"
+    if same:
+        fb.check(
+            True,
+            f"in nn.MultiheadAttention the mask ({kind}) gives the weights and outputs of a "
+            "correct causal mask",
         )
-        return fb
-    if torch.equal(mask_bool, expected | torch.eye(5, dtype=torch.bool)):
-        fb.fail(
-            "the mask also blocks the diagonal, so a step cannot attend to itself",
-            "use triu(diagonal=1): query i may see keys 0..i, itself included",
-        )
-        return fb
-    if not fb.check(
-        torch.equal(mask_bool, expected),
-        "blocks exactly the keys after each query",
-        failure="the mask does not block exactly the keys j > i of each query i",
-        hint="torch.ones(T, T, dtype=torch.bool).triu(diagonal=1)",
-    ):
+    else:
+        blocked, expected = _as_blocked(mask), reference_causal_mask(5)
+        if mask.dtype != torch.bool and not mask.is_floating_point():
+            fb.fail(
+                f"nn.MultiheadAttention refuses a mask of dtype {mask.dtype}: {why}",
+                "use booleans, True where a query must not attend (or a float mask of 0 and -inf)",
+            )
+        elif blocked is None:
+            fb.fail(
+                "the float mask changes the weights but does not block the future",
+                "a float attn_mask is *added* to the scores: it blocks only where it is very "
+                "negative (-inf, -1e9), so a 0/1 mask only nudges them; use booleans where True "
+                "means 'do not attend'",
+            )
+        elif torch.equal(blocked, ~expected):
+            fb.fail(
+                "the mask is inverted: it blocks the past and allows the future",
+                "in PyTorch a True entry is *blocked*; the future is above the diagonal (j > i)",
+            )
+        elif torch.equal(blocked, expected | torch.eye(5, dtype=torch.bool)):
+            fb.fail(
+                "the mask also blocks the diagonal, so a step cannot attend to itself",
+                "use triu(diagonal=1): query i may see keys 0..i, itself included",
+            )
+        else:
+            fb.fail(
+                "in nn.MultiheadAttention the mask does not block exactly the keys j > i of each "
+                f"query i{': ' + why if why else ''}",
+                "torch.ones(T, T, dtype=torch.bool).triu(diagonal=1)",
+            )
         return fb
     one = fb.call(fn, 1)
     if ran(one):
-        blocked = _as_blocked(one) if isinstance(one, torch.Tensor) else None
+        ok = isinstance(one, torch.Tensor) and tuple(one.shape) == (1, 1)
+        ok = ok and _same_behaviour(one, torch.randn(1, 1, 8))[0]
         fb.check(
-            blocked is not None and tuple(one.shape) == (1, 1) and not bool(blocked.any()),
+            ok,
             "causal_mask(1) is a single allowed entry",
             failure="causal_mask(1) is not a single allowed entry",
             hint="build the mask from seq_len, not a fixed size: a one-step sequence has nothing "
             "in its future",
         )
     # In use: the output at step t must not change when later steps change.
-    torch.manual_seed(0)
-    mha = nn.MultiheadAttention(8, 2, batch_first=True).eval()
-    x = torch.randn(2, 6, 8)
-    x_changed = x.clone()
-    x_changed[:, 4:] = torch.randn(2, 2, 8)
     mask6 = fb.call(fn, 6)
-    valid6 = isinstance(mask6, torch.Tensor) and tuple(mask6.shape) == (6, 6)
-    if ran(mask6) and valid6 and _as_blocked(mask6) is not None:
-        with torch.no_grad():
-            a = mha(x, x, x, attn_mask=mask6, need_weights=False)[0]
-            b = mha(x_changed, x_changed, x_changed, attn_mask=mask6, need_weights=False)[0]
-        diff = (a[:, :4] - b[:, :4]).abs().max().item()
-        fb.check(
-            diff < 1e-6,
-            "in nn.MultiheadAttention, steps 0-3 ignore changes to steps 4-5",
-            failure=f"changing steps 4-5 changed the outputs of steps 0-3 by {diff:.3g}",
-            hint="the mask must block every later key",
-        )
+    if ran(mask6) and isinstance(mask6, torch.Tensor) and tuple(mask6.shape) == (6, 6):
+        x6 = torch.randn(2, 6, 8)
+        x6_changed = x6.clone()
+        x6_changed[:, 4:] = torch.randn(2, 2, 8)
+        a, b = _attend(mask6, x6), _attend(mask6, x6_changed)
+        if not isinstance(a, str) and not isinstance(b, str):
+            diff = (a[0][:, :4] - b[0][:, :4]).abs().max().item()
+            fb.check(
+                diff < 1e-6,
+                "in nn.MultiheadAttention, steps 0-3 ignore changes to steps 4-5",
+                failure=f"changing steps 4-5 changed the outputs of steps 0-3 by {diff:.3g}",
+                hint="the mask must block every later key",
+            )
     return fb
 
 
