@@ -20,9 +20,11 @@ Shapes: ``N`` sentences, ``T`` tokens, ``H`` BERT hidden size, ``C`` classes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 
 def _check_tokens(x: torch.Tensor, mask: torch.Tensor, input_size: int) -> None:
@@ -192,15 +194,74 @@ def seed_example1(pooler_output: torch.Tensor, lstm: nn.LSTM) -> torch.Tensor:
     return output
 
 
+def multiply_adds(run: Callable[[], object], *modules: nn.Module) -> int:
+    """Multiply-adds of the matrix products that ``run()`` computes: counted, not timed.
+
+    Linear layers, ``matmul`` and ``bmm`` (BERT's projections, feed-forward and attention) are
+    counted by ``torch.utils.flop_counter.FlopCounterMode`` (2 FLOPs per multiply-add). ``nn.LSTM``'s
+    fused kernel is invisible to it (and a packed input runs another path), so a hook on every ``nn.LSTM`` inside ``modules`` adds
+    ``4 * hidden * (input + hidden)`` per layer, direction and step it really runs (a packed
+    sequence counts its real steps only). Elementwise work (gates, tanh, softmax, the mean) is left
+    out: it is small next to the products and the same on both sides of the comparisons made here.
+
+    Returns the count as an int (deterministic: the same on every machine).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counted = {"lstm": 0, "seen_inside": 0, "at_entry": 0}
+    flops = FlopCounterMode(display=False)
+
+    def enter(lstm: nn.LSTM, args: tuple) -> None:
+        counted["at_entry"] = flops.get_total_flops()
+        x = args[0]
+        if isinstance(x, PackedSequence):
+            steps = x.data.shape[0]  # real steps of every sequence
+        elif x.ndim == 3:
+            steps = x.shape[0] * x.shape[1]
+        else:  # unbatched (L, H_in)
+            steps = x.shape[0]
+        if lstm.proj_size:
+            raise ValueError("multiply_adds does not count LSTMs with proj_size")
+        dirs = 2 if lstm.bidirectional else 1
+        h = lstm.hidden_size
+        for layer in range(lstm.num_layers):
+            width = lstm.input_size if layer == 0 else h * dirs
+            counted["lstm"] += dirs * steps * 4 * h * (width + h)
+
+    def leave(lstm: nn.LSTM, args: tuple, output: object) -> None:
+        # some LSTM paths (packed input) run as visible matmuls: drop them, the formula counts them
+        counted["seen_inside"] += flops.get_total_flops() - counted["at_entry"]
+
+    handles = [
+        hook
+        for module in modules
+        for m in module.modules()
+        if isinstance(m, nn.LSTM)
+        for hook in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))
+    ]
+    try:
+        with torch.no_grad(), flops:
+            run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return (flops.get_total_flops() - counted["seen_inside"]) // 2 + counted["lstm"]
+
+
 def plot_comparison(
-    accuracy_by_kind: dict[str, dict[str, float]], *, ax=None, chance: float | None = 0.5
+    accuracy_by_kind: dict[str, dict[str, float]],
+    *,
+    chance: float | dict[str, float],
+    ax=None,
 ):
     """Grouped bars: test accuracy of each strategy (groups), overall and per sentence kind (bars).
 
     Args:
         accuracy_by_kind: ``{strategy: {"all": acc, "plain": acc, ...}}``; every strategy must have
             the same keys.
-        chance: draw a dashed line at this accuracy (``None``: no line).
+        chance: the majority-class rate of the test labels (``checks.majority_rate``), one per key
+            of the accuracies (``{"all": .., "plain": .., ...}``) or one number for all; a short
+            dashed line over each bar marks it. Required: chance comes from the data, never 0.5.
 
     Returns the ``Figure``.
     """
@@ -214,6 +275,12 @@ def plot_comparison(
     for name, accs in accuracy_by_kind.items():
         if list(accs) != kinds:
             raise ValueError(f"{name!r} has keys {list(accs)}, expected {kinds}")
+    rates = chance if isinstance(chance, dict) else dict.fromkeys(kinds, chance)
+    if set(rates) != set(kinds):
+        raise ValueError(
+            f"chance needs one majority rate per key {kinds}, got {sorted(rates)}; compute them "
+            "with checks.majority_rate on each group's test labels"
+        )
     with course_style():
         if ax is None:
             _, ax = new_figure(figsize=(7.5, 3.0))
@@ -222,28 +289,27 @@ def plot_comparison(
         x = np.arange(len(names))
         for k, kind in enumerate(kinds):
             values = [accuracy_by_kind[n][kind] for n in names]
+            centres = x + (k - (len(kinds) - 1) / 2) * width
             ax.bar(
-                x + (k - (len(kinds) - 1) / 2) * width,
+                centres,
                 values,
                 width,
                 label=kind,
                 color=LINE_COLORS[k % len(LINE_COLORS)],
                 alpha=1.0 if kind == "all" else 0.7,
             )
-        if chance is not None:
-            ax.axhline(chance, color="grey", linestyle="--", linewidth=1)
-            ax.text(
-                len(names) - 0.5,
-                chance,
-                " chance",
-                va="bottom",
-                ha="right",
-                fontsize=8,
-                color="grey",
+            ax.hlines(
+                [rates[kind]] * len(names),
+                centres - width / 2,
+                centres + width / 2,
+                color="black",
+                linestyle="--",
+                linewidth=1,
+                label="majority rate" if k == 0 else None,
             )
         ax.set_xticks(x, names)
         ax.set_ylim(0, 1)
         ax.set_ylabel("test accuracy")
         ax.set_xlabel("strategy")
-        ax.legend(ncols=len(kinds), loc="upper left", fontsize=7, frameon=False)
+        ax.legend(ncols=len(kinds) + 1, loc="upper left", fontsize=7, frameon=False)
     return ax.figure

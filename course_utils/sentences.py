@@ -199,6 +199,7 @@ def make_sentiment_dataset(
     seed: int = 0,
     fractions: tuple[float, float] = (0.7, 0.15),
     kind_weights: Sequence[float] = (0.2, 0.2, 0.35, 0.25),
+    balanced: bool = False,
 ) -> SentenceSplits:
     """``n`` distinct market-news sentences with rule-made labels, split train / val / test.
 
@@ -207,6 +208,11 @@ def make_sentiment_dataset(
         seed: the only source of randomness; the same seed gives the same sentences and splits.
         fractions: train and validation shares; the test split gets the rest.
         kind_weights: how often each kind in :data:`KINDS` is drawn.
+        balanced: ``True`` makes every kind half positive, half negative, in every split (up to one
+            sentence per kind and label): sentences whose label the kind already has enough of are
+            redrawn, and each (kind, label) group is spread evenly over the splits. Always-predict-
+            the-majority then scores about 0.5 overall and per kind. ``False`` (default) keeps the
+            labels the rules give (the positive share differs by kind and by split).
 
     Returns:
         :class:`SentenceSplits` with ``(texts, labels)`` per split and the kind of every sentence.
@@ -225,23 +231,31 @@ def make_sentiment_dataset(
     texts: list[str] = []
     labels: list[int] = []
     kinds: list[str] = []
+    wanted = dict.fromkeys(KINDS, 1)  # balanced: the label each kind takes next (alternating)
     while len(texts) < n:
         kind = rng.choices(KINDS, weights=kind_weights)[0]
         text, label = make_sentence(rng, kind)
-        if text in seen:
+        if text in seen or (balanced and label != wanted[kind]):
             continue
         seen.add(text)
         texts.append(text)
         labels.append(label)
         kinds.append(kind)
-    order = list(range(n))
-    rng.shuffle(order)
+        wanted[kind] = 1 - label
+    if balanced:
+        order = _stratified_order(rng, list(zip(kinds, labels, strict=True)))
+    else:
+        order = list(range(n))
+        rng.shuffle(order)
     n_train, n_val = int(n * f_train), int(n * f_val)
     cuts = {
         "train": order[:n_train],
         "val": order[n_train : n_train + n_val],
         "test": order[n_train + n_val :],
     }
+    if balanced:  # contiguous cuts of a stratified order: shuffle inside each split
+        for idx in cuts.values():
+            rng.shuffle(idx)
     parts = {
         name: ([texts[i] for i in idx], torch.tensor([labels[i] for i in idx], dtype=torch.int64))
         for name, idx in cuts.items()
@@ -252,3 +266,22 @@ def make_sentiment_dataset(
         test=parts["test"],
         kinds={name: [kinds[i] for i in idx] for name, idx in cuts.items()},
     )
+
+
+def _stratified_order(rng: random.Random, groups: list[tuple[str, int]]) -> list[int]:
+    """An order of ``range(len(groups))`` in which every group is spread evenly from start to end.
+
+    Member ``j`` of a group of size ``m`` gets the key ``(j + u) / m`` (``u`` one random offset per
+    group, members shuffled first), and the items are sorted by key: any contiguous cut of the
+    order then holds each group's share of it, up to one item per group.
+    """
+    members: dict[tuple[str, int], list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    keyed = []
+    for g in sorted(members):
+        idx = members[g]
+        rng.shuffle(idx)
+        u = rng.random()
+        keyed += [((j + u) / len(idx), rng.random(), i) for j, i in enumerate(idx)]
+    return [i for *_, i in sorted(keyed)]

@@ -12,6 +12,7 @@ from course_utils.bert_lstm import (
     TokenLSTM,
     lengths_from_mask,
     masked_mean,
+    multiply_adds,
     plot_comparison,
     seed_example1,
 )
@@ -108,11 +109,34 @@ def test_seed_example1_reads_the_batch_as_time():
         seed_example1(torch.randn(2, 3, H), lstm)
 
 
-def test_plot_comparison_draws_one_bar_per_strategy_and_kind():
+def test_plot_comparison_draws_one_bar_per_strategy_and_kind_and_each_groups_chance():
     accs = {"a": {"all": 0.6, "plain": 0.7}, "b": {"all": 0.8, "plain": 0.9}}
-    fig = plot_comparison(accs)
+    fig = plot_comparison(accs, chance={"all": 0.55, "plain": 0.66})
     ax = fig.axes[0]
     assert len(ax.patches) == 4
     assert ax.get_ylabel() == "test accuracy"
+    levels = sorted(
+        {round(y, 2) for c in ax.collections for seg in c.get_segments() for y in seg[:, 1]}
+    )
+    assert levels == [0.55, 0.66]  # one majority rate per group, not a hard-coded 0.5
+    with pytest.raises(TypeError):
+        plot_comparison(accs)  # chance is required: it comes from the data
+    with pytest.raises(ValueError, match="one majority rate per key"):
+        plot_comparison(accs, chance={"all": 0.5})
     with pytest.raises(ValueError, match="expected"):
-        plot_comparison({"a": {"all": 0.5}, "b": {"plain": 0.5}})
+        plot_comparison({"a": {"all": 0.5}, "b": {"plain": 0.5}}, chance=0.5)
+
+
+def test_multiply_adds_counts_lstm_steps_packed_or_not_and_linear_layers():
+    torch.manual_seed(0)
+    x, mask = batch()  # lengths 5, 2, 4 of 7
+    model = TokenLSTM(H, (5, 4)).eval()
+    per_step = 4 * 5 * (H + 5) + 4 * 4 * (5 + 4)
+    head = 3 * 4 * 2  # Linear(4, 2) on 3 rows
+    assert multiply_adds(lambda: model(x, mask), model) == 11 * per_step + head  # real steps only
+    model.use_mask = False
+    assert multiply_adds(lambda: model(x, mask), model) == 21 * per_step + head  # padding too
+    lstm = nn.LSTM(H, 5, num_layers=2, bidirectional=True)
+    assert multiply_adds(lambda: lstm(x), lstm) == 2 * 21 * 4 * 5 * (H + 5) + 2 * 21 * 4 * 5 * 15
+    lin = nn.Linear(H, 3)
+    assert multiply_adds(lambda: lin(x)) == 21 * H * 3  # no hook needed: counted by FlopCounterMode

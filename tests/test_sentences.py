@@ -7,6 +7,7 @@ import random
 import pytest
 import torch
 
+from course_utils.checks import majority_rate
 from course_utils.sentences import (
     KINDS,
     contrast,
@@ -78,6 +79,39 @@ def test_word_order_changes_labels():
     (ab, label_ab), (ba, label_ba) = contrast(a, b), contrast(b, a)
     assert sorted(ab.replace(",", "").split()) == sorted(ba.replace(",", "").split())
     assert label_ab == b.sentiment == -label_ba
+
+
+TEST_HEAD_SEED0 = [
+    "Demand decreased, but Umbrella's margins climbed.",
+    "Debt climbed modestly, while dividends rose strongly.",
+]
+TEST_POSITIVES_SEED0 = 119  # of 200: the 59.5 % positive test split issue 18 measured
+
+
+def test_default_output_is_unchanged_by_the_balanced_option():
+    """balanced=False (the default) must give byte-identical splits: notebook 09 and the app use it."""
+    a = make_sentiment_dataset(300, seed=5)
+    b = make_sentiment_dataset(300, seed=5, balanced=False)
+    assert a.train[0] == b.train[0] and a.test[0] == b.test[0] and a.kinds == b.kinds
+    assert torch.equal(a.test[1], b.test[1])
+    # a fingerprint of the default output (seed 0, 1000 sentences), fixed when balanced was added
+    s = make_sentiment_dataset(1000, seed=0, fractions=(0.6, 0.2))
+    assert s.test[0][:2] == TEST_HEAD_SEED0 and s.test[1].sum().item() == TEST_POSITIVES_SEED0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_balanced_splits_are_half_positive_per_kind_and_split(seed):
+    s = make_sentiment_dataset(2000, seed=seed, fractions=(0.3, 0.1), balanced=True)
+    assert s.sizes() == {"train": 600, "val": 200, "test": 1200}
+    texts = s.train[0] + s.val[0] + s.test[0]
+    assert len(set(texts)) == len(texts)
+    for split in ("train", "val", "test"):
+        labels, kinds = getattr(s, split)[1], s.kinds[split]
+        for kind in KINDS:
+            group = labels[[i for i, k in enumerate(kinds) if k == kind]]
+            positives = int(group.sum())
+            assert abs(2 * positives - len(group)) <= 2, (split, kind, positives, len(group))
+        assert majority_rate(labels) <= 0.51
 
 
 def test_bad_arguments():

@@ -38,7 +38,7 @@ def masked_mean_pool_solution(x: torch.Tensor, mask: torch.Tensor) -> torch.Tens
 @checker
 def check_masked_mean_pool(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
     """Check the learner's masked mean: shape, values, and blindness to what the padding holds."""
-    fb = Feedback("Exercise 1 - masked mean pooling")
+    fb = Feedback("Exercise 8.1 - masked mean pooling")
     x, mask = _padded_batch(1)
     out = fb.call(fn, x, mask)
     if not ran(out) or not fb.check_tensor(out):
@@ -102,7 +102,7 @@ def last_real_output_solution(outputs: torch.Tensor, mask: torch.Tensor) -> torc
 @checker
 def check_last_real_output(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
     """Check against packing: for a one-layer LSTM, the last real output equals the packed ``h_n``."""
-    fb = Feedback("Exercise 2 - the output at the last real token")
+    fb = Feedback("Exercise 8.2 - the output at the last real token")
     x, mask = _padded_batch(2)
     torch.manual_seed(0)  # the checker decorator restores the learner's RNG afterwards
     lstm = nn.LSTM(5, 3, batch_first=True)
@@ -157,7 +157,7 @@ def attention_received_solution(weights: torch.Tensor, key: int) -> torch.Tensor
 @checker
 def check_attention_received(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Feedback:
     """Check the attention a key token receives, per layer and head, averaged over the queries."""
-    fb = Feedback("Exercise 3 - attention received by one token")
+    fb = Feedback("Exercise 8.3 - attention received by one token")
     g = torch.Generator().manual_seed(3)
     weights = torch.softmax(torch.randn(3, 4, 6, 6, generator=g) * 2, dim=-1)  # (L, heads, t, t)
     got = fb.call(fn, weights, 2)
