@@ -441,9 +441,31 @@ def mcnemar_p(model_wrong: torch.Tensor, rival_wrong: torch.Tensor) -> float:
     return sum(math.comb(n, k) for k in range(b, n + 1)) / 2**n
 
 
+TWIN_RUNS = (
+    "; and its low end lies above the gap between two runs of the rival that differ only in their "
+    "initial weights (run-to-run noise)"
+)
+"""Append to :data:`IMPROVES_RULE` / :data:`ALLOWS_RULE` when ``noise_floor=`` is passed."""
+
+
+def run_to_run_gap(
+    run_errors: torch.Tensor | Sequence[float], twin_errors: torch.Tensor | Sequence[float]
+) -> float:
+    """How far apart two runs of the same model (other initial weights) can land: the noise floor.
+
+    The paired interval of :func:`improves` resamples test items, not training runs, so two twins of
+    one architecture can differ "significantly" on their own. The largest end (in absolute value)
+    of the twins' paired 95 % interval is the gap a real improvement has to clear.
+    """
+    gap = paired_bootstrap(run_errors, twin_errors, n_resamples=10_000)
+    return max(abs(gap.low), abs(gap.high))
+
+
 def improves(
     model_errors: torch.Tensor | Sequence[float],
     rival_errors: torch.Tensor | Sequence[float],
+    *,
+    noise_floor: float = 0.0,
 ) -> tuple[bool, PairedDifference]:
     """The course's one rule for "X improves on Y": the rival's error minus the model's, paired.
 
@@ -455,7 +477,12 @@ def improves(
     and 10,000 resamples, so the decision cannot be shopped for by changing a seed. Failing the rule
     means the improvement was not shown at this test size: print the interval, whose upper end says
     how large an improvement the data still allow.
+
+    ``noise_floor`` (from :func:`run_to_run_gap` on two runs of the rival) raises the bar from 0 to
+    the run-to-run gap; state it in the rule with :data:`TWIN_RUNS`.
     """
+    if noise_floor < 0:
+        raise ValueError(f"noise_floor is a gap, so >= 0; got {noise_floor}")
     model_t = torch.as_tensor(model_errors, dtype=torch.float64).detach().reshape(-1).cpu()
     rival_t = torch.as_tensor(rival_errors, dtype=torch.float64).detach().reshape(-1).cpu()
     if model_t.numel() < MIN_TEST_ITEMS:
@@ -464,7 +491,7 @@ def improves(
             "enlarge the generated test set"
         )
     diff = paired_bootstrap(rival_t, model_t, n_resamples=10_000)
-    shown = diff.above_zero
+    shown = diff.low > noise_floor
     binary = bool(
         ((model_t == 0) | (model_t == 1)).all() and ((rival_t == 0) | (rival_t == 1)).all()
     )

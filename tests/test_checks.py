@@ -125,3 +125,19 @@ def test_improves_needs_enough_items_finite_scores_and_mcnemar_for_few_discordan
     assert not checks.improves(model, rival)[0]
     rival[:8] = 1  # 8 to 0: p = 1/256, shown
     assert checks.improves(model, rival)[0]
+
+
+def test_noise_floor_from_twin_runs_raises_the_bar():
+    gen = torch.Generator().manual_seed(3)
+    rival = torch.rand(400, generator=gen)
+    twin = (
+        rival + 0.02 + 0.01 * torch.randn(400, generator=gen)
+    )  # same model, other init: 0.02 apart
+    model = rival - 0.01  # 0.01 better: beyond test noise, inside run-to-run noise
+    floor = checks.run_to_run_gap(rival, twin)
+    assert 0.015 < floor < 0.03
+    assert checks.improves(model, rival)[0]
+    assert not checks.improves(model, rival, noise_floor=floor)[0]
+    assert checks.improves(rival - 0.1, rival, noise_floor=floor)[0]
+    with pytest.raises(ValueError, match="noise_floor"):
+        checks.improves(model, rival, noise_floor=-1.0)
