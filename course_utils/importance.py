@@ -13,6 +13,9 @@ Methods (each replaces the [CLS] vector of layer ``k`` by a *baseline* ``b_k``, 
 [CLS] of that layer over a reference set, so "absent" means "an average sentence", not "all zeros"):
 
 - :func:`ablation_importance`: :math:`s(x) - s(x \\text{ with } x_k := b_k)`, one layer at a time.
+- :func:`resample_ablation_importance`: the same drop, with layer ``k`` taken from *other* sentences
+  (donors) instead of a mean: a baseline on the data manifold (a mean of standardised features is the
+  all-zero vector, which no sentence produces).
 - :func:`gradient_x_input`: :math:`\\sum_h (x_{kh} - b_{kh})\\, \\partial s / \\partial x_{kh}`, the
   first-order estimate of the same change from one backward pass.
 - :func:`integrated_gradients`: the gradient averaged along the straight path from ``b`` to ``x``;
@@ -36,6 +39,7 @@ __all__ = [
     "target_log_odds",
     "layer_baseline",
     "ablation_importance",
+    "resample_ablation_importance",
     "gradient_x_input",
     "integrated_gradients",
     "mix_weight_importance",
@@ -95,6 +99,16 @@ class LayerImportance:
         """
         magnitude = self.scores.abs().mean(dim=0)
         return magnitude / magnitude.sum().clamp_min(1e-12)
+
+    def example_shares(self) -> torch.Tensor:
+        """Per example, each layer's absolute score as a share of that example's total, ``(N, L+1)``.
+
+        One share per test item, so two models explained on the same items can be compared with a
+        paired bootstrap (:func:`course_utils.checks.paired_bootstrap`). A row whose scores are all 0
+        gets shares of 0.
+        """
+        magnitude = self.scores.abs()
+        return magnitude / magnitude.sum(dim=1, keepdim=True).clamp_min(1e-12)
 
     def top_layer(self) -> str:
         """The label of the layer with the largest mean absolute score."""
@@ -218,6 +232,57 @@ def ablation_importance(
         ablated[:, k] = base[k]  # (N, H) <- (H,)
         columns.append(full - score(ablated))
     return LayerImportance("ablation", torch.stack(columns, dim=1), layer_names(x.shape[1]))
+
+
+@torch.no_grad()
+def resample_ablation_importance(
+    model: nn.Module,
+    x: torch.Tensor,
+    targets: torch.Tensor | None = None,
+    *,
+    donors: torch.Tensor,
+    draws: int = 4,
+    generator: torch.Generator | None = None,
+) -> LayerImportance:
+    """Ablation with a baseline on the data manifold: layer ``k`` taken from random other sentences.
+
+    For each example and each draw, layer ``k`` is replaced by layer ``k`` of a random row of
+    ``donors`` (e.g. the training split); the score drop is averaged over ``draws``. Unlike a mean
+    (or, after standardising, the all-zero vector), every replacement is a vector a real sentence
+    produced, so the model is never asked about inputs it has never seen.
+
+    Args:
+        model: ``cls_per_layer (N, L+1, H) -> logits (N, C)``, in eval mode.
+        x: features to explain ``(N, L+1, H)``.
+        targets: class explained per example; ``None`` uses the model's prediction.
+        donors: features to draw replacements from ``(M, L+1, H)``.
+        draws: replacements per example and layer (more: less noise).
+        generator: for the donor draws (the same generator state gives the same scores).
+
+    Returns:
+        :class:`LayerImportance` with ``scores[i, k] = s(x_i) - mean_d s(x_i, layer k := donor_d)``.
+    """
+    targets = _check_inputs(model, x, targets)
+    if donors.ndim != 3 or donors.shape[1:] != x.shape[1:]:
+        raise ValueError(
+            f"donors must be (*, {x.shape[1]}, {x.shape[2]}) like x, got {tuple(donors.shape)}"
+        )
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}")
+    score = _score_fn(model, targets)
+    full = score(x)  # (N,)
+    picks = torch.randint(0, len(donors), (draws, x.shape[1], len(x)), generator=generator)
+    columns = []
+    for k in range(x.shape[1]):
+        drop = torch.zeros_like(full)
+        for d in range(draws):
+            ablated = x.clone()
+            ablated[:, k] = donors[picks[d, k].to(donors.device), k].to(x)  # (N, H)
+            drop += full - score(ablated)
+        columns.append(drop / draws)
+    return LayerImportance(
+        "resample ablation", torch.stack(columns, dim=1), layer_names(x.shape[1])
+    )
 
 
 def _gradients(score: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor) -> torch.Tensor:

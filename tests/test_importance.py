@@ -15,6 +15,7 @@ from course_utils.importance import (
     layer_names,
     mix_weight_importance,
     rank_agreement,
+    resample_ablation_importance,
     target_log_odds,
 )
 from course_utils.layer_pooling import make_classifier
@@ -172,3 +173,44 @@ def test_rank_agreement():
     torch.testing.assert_close(rank_agreement(a, b, layers=[1, 2, 3]), torch.tensor([1.0, -1.0]))
     with pytest.raises(ValueError, match="at least 2"):
         rank_agreement(a, b, layers=[1])
+
+
+def test_resample_ablation_on_a_linear_model_is_the_gap_to_the_donors(case):
+    model, x, w = case
+    targets = torch.ones(N, dtype=torch.long)
+    donors = torch.randn(40, K, H, generator=torch.Generator().manual_seed(1))
+    imp = resample_ablation_importance(
+        model, x, targets, donors=donors, draws=3, generator=torch.Generator().manual_seed(2)
+    )
+    # Re-draw the same donors: a linear score's drop is w_k . (x_k - mean of the drawn donors).
+    picks = torch.randint(0, 40, (3, K, N), generator=torch.Generator().manual_seed(2))
+    drawn = torch.stack([donors[picks[:, k], k].mean(dim=0) for k in range(K)], dim=1)  # (N, K, H)
+    torch.testing.assert_close(imp.scores, (w * (x - drawn)).sum(dim=-1), atol=1e-5, rtol=1e-5)
+    assert torch.all(imp.scores[:, 0] == 0)  # a layer the model never reads scores 0
+    assert imp.method == "resample ablation"
+    with pytest.raises(ValueError, match="donors must be"):
+        resample_ablation_importance(model, x, targets, donors=donors[:, :2])
+    with pytest.raises(ValueError, match="draws"):
+        resample_ablation_importance(model, x, targets, donors=donors, draws=0)
+
+
+def test_resample_ablation_never_leaves_the_data_manifold():
+    # A model that is 0 on every vector a sentence produced and 1 elsewhere: a mean baseline (off
+    # the data) makes every layer look important, donors from the data make none important.
+    donors = torch.tensor([[[1.0], [1.0]], [[-1.0], [-1.0]]])  # (2, K=2, H=1): values +-1 only
+
+    class OffManifold(nn.Module):
+        def forward(self, x):
+            off = (x.abs() - 1).abs().amax(dim=(1, 2))  # (N,): 0 when every value is +-1
+            return torch.stack([torch.zeros_like(off), -off], dim=1)
+
+    model, x = OffManifold().eval(), donors.clone()
+    targets = torch.ones(2, dtype=torch.long)
+    assert ablation_importance(model, x, targets, reference=donors).scores.abs().sum() > 0
+    assert resample_ablation_importance(model, x, targets, donors=donors).scores.abs().sum() == 0
+
+
+def test_example_shares_are_per_item_and_sum_to_one():
+    scores = torch.tensor([[0.0, 1.0, -3.0], [0.0, 0.0, 0.0]])
+    shares = LayerImportance("x", scores, layer_names(3)).example_shares()
+    torch.testing.assert_close(shares, torch.tensor([[0.0, 0.25, 0.75], [0.0, 0.0, 0.0]]))
