@@ -178,3 +178,26 @@ def _profile(norms: torch.Tensor) -> torch.Tensor:
     if norms.ndim != 1 or norms.numel() == 0:
         raise ValueError(f"expected norms of shape (T,) or (B, T), got {tuple(norms.shape)}")
     return norms
+
+
+def log_slope(norms: torch.Tensor) -> torch.Tensor:
+    """The per-step growth of ``log10 g_t`` towards the output, per sequence: a scale-free decay rate.
+
+    ``norms`` is ``(B, T)`` (per-sequence gradient norms, e.g. from :func:`input_gradient_norms`)
+    or ``(T,)``. Returns the least-squares slope of ``log10 g_t`` against ``t`` for each row, shape
+    ``(B,)`` (or a 0-d tensor): how many powers of ten the gradient loses per step back in time, so
+    ``10 ** -slope`` is the share that survives one more step. Multiplying the gradients by a constant
+    (a larger output head, another loss scale) shifts every ``log10 g_t`` by the same amount and leaves
+    the slope unchanged, unlike ``g_0`` itself. Take the steps you want first (``norms[:, :T // 2]``).
+    """
+    values = torch.as_tensor(norms, dtype=torch.float64)
+    if values.ndim not in (1, 2) or values.shape[-1] < 2:
+        raise ValueError(
+            f"expected norms of shape (T,) or (B, T) with T >= 2, got {tuple(values.shape)}"
+        )
+    if not (values > 0).all():
+        raise ValueError("log_slope needs positive gradient norms (a 0 has no logarithm)")
+    logs = values.log10()
+    t = torch.arange(logs.shape[-1], dtype=torch.float64, device=logs.device)
+    t = t - t.mean()
+    return ((logs - logs.mean(dim=-1, keepdim=True)) * t).sum(dim=-1) / (t**2).sum()

@@ -118,3 +118,30 @@ def test_non_scalar_objective_and_last_step_connectivity_are_rejected():
         first_last_ratio(torch.tensor([1.0, 0.0]))
     with pytest.raises(ValueError, match="two steps"):
         decay_per_step(torch.tensor([1.0]))
+
+
+def test_log_slope_of_a_geometric_profile_is_its_rate():
+    from course_utils.gradients import log_slope
+
+    t = torch.arange(10, dtype=torch.float64)
+    rows = torch.stack([0.5 ** (9 - t), 3.0 * 0.8 ** (9 - t), torch.ones(10)])  # (3, 10)
+    got = log_slope(rows)
+    assert got.shape == (3,)
+    expected = torch.tensor([-torch.log10(torch.tensor(0.5)), -torch.log10(torch.tensor(0.8)), 0.0])
+    torch.testing.assert_close(got, expected.double())
+    assert log_slope(rows[0]).ndim == 0
+
+
+def test_log_slope_is_scale_free():
+    from course_utils.gradients import log_slope
+
+    norms = torch.rand(4, 12) + 0.1
+    torch.testing.assert_close(log_slope(4.0 * norms), log_slope(norms))
+
+
+@pytest.mark.parametrize("bad", [torch.ones(3, 1), torch.zeros(2, 5), torch.ones(2, 3, 4)])
+def test_log_slope_rejects_bad_input(bad):
+    from course_utils.gradients import log_slope
+
+    with pytest.raises(ValueError):
+        log_slope(bad)
