@@ -58,6 +58,7 @@ __all__ = [
     "without_head",
     "runs_fast_path",
     "fused_kernel_calls",
+    "counted_cost",
 ]
 
 
@@ -637,6 +638,60 @@ def fused_kernel_calls(run, *inputs: torch.Tensor, grad: bool = False) -> dict[s
     return counts
 
 
+def _native_mha_flops(query_shape, key_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of ``torch._native_multi_head_attention`` (the fast path), which the counter cannot see
+    into: the same four matrix products as the slow path (q, k, v projections; scores; weighted
+    values; output projection), ``2 * multiply-adds`` as FlopCounterMode counts them."""
+    b, t, e = query_shape
+    s = key_shape[1]
+    return 2 * (b * t * e * e + 2 * b * s * e * e + 2 * b * t * s * e + b * t * e * e)
+
+
+_COPY_OPS = ("clone", "copy_", "_to_copy", "contiguous")
+
+
+def counted_cost(run, *inputs, grad: bool = False) -> dict[str, int]:
+    """Count what ``run(*inputs)`` costs: multiply-adds of every matrix product, and elements copied.
+
+    ``multiply-adds`` comes from ``torch.utils.flop_counter.FlopCounterMode`` (its FLOPs / 2), with
+    oneDNN's LSTM kernel switched off for the call so that every product of ``nn.LSTM`` is visible
+    (the same products either way), and with a formula for the attention's fused fast-path kernel
+    (:func:`_native_mha_flops`). ``copied`` counts the elements written by copy operations
+    (``clone``, ``copy_``, ``contiguous``, ...: transposes made contiguous); a fused kernel's own
+    internal rearrangements are invisible to it. With ``grad=True`` the call runs with autograd and
+    a backward pass over the output's sum, as a training step would; otherwise without gradients.
+    """
+    import warnings
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class CopyCounter(TorchDispatchMode):
+        copied = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func.overloadpacket.__name__ in _COPY_OPS and isinstance(out, torch.Tensor):
+                self.copied += out.numel()
+            return out
+
+    flops = FlopCounterMode(
+        display=False,
+        custom_mapping={torch.ops.aten._native_multi_head_attention: _native_mha_flops},
+    )
+    copies = CopyCounter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the oneDNN switch warns about Intel GPUs
+        with torch.backends.mkldnn.flags(enabled=False), flops, copies:
+            with torch.set_grad_enabled(grad):
+                out = run(*inputs)
+                out = out[0] if isinstance(out, tuple) else out
+                out = out.data if isinstance(out, nn.utils.rnn.PackedSequence) else out
+                if grad:
+                    out.sum().backward()
+    return {"multiply-adds": flops.get_total_flops() // 2, "copied": copies.copied}
+
+
 # --------------------------------------------------------------------------------------------------
 # Tasks that suit each design (seeded, made on the fly)
 # --------------------------------------------------------------------------------------------------
@@ -650,6 +705,7 @@ def marked_value_task(
     *,
     min_len: int | None = None,
     target: str = "marked",
+    noise: float = 0.0,
     seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Every step must output the value of the one marked step (design 1).
@@ -663,6 +719,10 @@ def marked_value_task(
     ``target="mean"`` keeps the same inputs but asks every step for the mean of the sequence's real
     values: there every step matters equally (the control task for "attention weighs importance").
 
+    ``noise`` adds Gaussian noise with that standard deviation to each sequence's target (the same
+    draw at every step of it): no model can predict it, so the best possible test MSE is
+    ``noise ** 2`` and a control task stays clearly off the floor of 0.
+
     Returns:
         ``x (n, seq_len, 2)``, ``y (n, seq_len)`` and ``lengths (n,)``.
     """
@@ -673,6 +733,8 @@ def marked_value_task(
         raise ValueError(f"min_len must lie in [1, seq_len={seq_len}], got {min_len}")
     if target not in ("marked", "mean"):
         raise ValueError(f"target must be 'marked' or 'mean', got {target!r}")
+    if noise < 0:
+        raise ValueError(f"noise is a standard deviation, so >= 0; got {noise}")
     g = _generator(seed)
     lengths = torch.randint(min_len, seq_len + 1, (n,), generator=g)
     values = torch.rand(n, seq_len, generator=g)
@@ -686,6 +748,8 @@ def marked_value_task(
         wanted = x[..., 0].sum(dim=1) / lengths  # (n,) mean of the real values
     else:
         wanted = values[rows, marked]  # (n,)
+    if noise:
+        wanted = wanted + noise * torch.randn(n, generator=g)  # drawn last: noise=0 changes nothing
     y = wanted.unsqueeze(1).expand(n, seq_len).clone()  # (n, T)
     y[pad] = float("nan")
     return x, y, lengths
@@ -698,6 +762,7 @@ def marked_token_task(
     *,
     offset: int = 1,
     at_start: bool = False,
+    label_noise: float = 0.0,
     seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Every step must name the token ``offset`` steps after the one marked step (design 3).
@@ -713,6 +778,11 @@ def marked_token_task(
     marked token itself, which either module alone can do (the LSTM remembers step 0, attention looks
     at the marked key).
 
+    ``label_noise`` replaces each sequence's target, with that probability, by a token drawn
+    uniformly (possibly the right one). No model can predict the replacement, so the best possible
+    accuracy is ``1 - label_noise * (vocab_size - 1) / vocab_size`` (the Bayes rate): a control task
+    with noise keeps every model clearly below 1.
+
     Returns:
         ``x (n, seq_len, vocab_size + 1)``, class targets ``y (n, seq_len)`` (int64, the same at every
         step of a sequence) and the token ids ``(n, seq_len)``.
@@ -722,6 +792,8 @@ def marked_token_task(
             f"need n >= 1, vocab_size >= 2 and 0 <= offset < seq_len, got n={n}, "
             f"vocab_size={vocab_size}, offset={offset}, seq_len={seq_len}"
         )
+    if not 0 <= label_noise <= 1:
+        raise ValueError(f"label_noise is a probability in [0, 1], got {label_noise}")
     g = _generator(seed)
     tokens = torch.randint(0, vocab_size, (n, seq_len), generator=g)
     rows = torch.arange(n)
@@ -732,7 +804,11 @@ def marked_token_task(
     marker = torch.zeros(n, seq_len, 1)
     marker[rows, marked] = 1.0
     x = torch.cat([nn.functional.one_hot(tokens, vocab_size).float(), marker], dim=-1)
-    y = tokens[rows, marked + offset].unsqueeze(1).expand(n, seq_len).clone()  # (n, T)
+    wanted = tokens[rows, marked + offset]  # (n,)
+    if label_noise:  # drawn last: label_noise=0 changes nothing
+        replaced = torch.rand(n, generator=g) < label_noise
+        wanted = torch.where(replaced, torch.randint(0, vocab_size, (n,), generator=g), wanted)
+    y = wanted.unsqueeze(1).expand(n, seq_len).clone()  # (n, T)
     return x, y, tokens
 
 

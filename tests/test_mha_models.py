@@ -290,3 +290,56 @@ def test_fused_kernel_calls_counts_and_restores():
         torch._native_multi_head_attention,
         torch.nn.functional.scaled_dot_product_attention,
     ) == originals
+
+
+def test_task_noise_keeps_the_inputs_and_sets_a_known_floor():
+    from course_utils.mha_models import marked_token_task
+
+    x, y, lengths = marked_value_task(4000, 8, min_len=3, target="mean", seed=5)
+    x_n, y_n, lengths_n = marked_value_task(4000, 8, min_len=3, target="mean", noise=0.1, seed=5)
+    assert torch.equal(x, x_n) and torch.equal(lengths, lengths_n)
+    residual = (y_n - y)[:, 0]
+    assert (y_n - y).nan_to_num(0.0).eq(residual[:, None]).logical_or(torch.isnan(y)).all()
+    assert abs(residual.std().item() - 0.1) < 0.01  # floor MSE = noise ** 2
+    with pytest.raises(ValueError, match="noise"):
+        marked_value_task(4, 8, noise=-0.1)
+    xs, ys, toks = marked_token_task(4000, 6, 8, at_start=True, seed=3)
+    xn, yn, tokn = marked_token_task(4000, 6, 8, at_start=True, label_noise=0.3, seed=3)
+    assert torch.equal(xs, xn) and torch.equal(toks, tokn)
+    assert (yn == yn[:, :1]).all()  # still one label per sequence
+    bayes = 1 - 0.3 * 7 / 8
+    assert abs((yn[:, 0] == ys[:, 0]).float().mean().item() - bayes) < 0.02
+    assert torch.equal(
+        marked_token_task(50, 6, 8, label_noise=0.0, seed=3)[1],
+        marked_token_task(50, 6, 8, seed=3)[1],
+    )
+    with pytest.raises(ValueError, match="label_noise"):
+        marked_token_task(4, 6, 8, label_noise=1.5)
+
+
+def test_counted_cost_counts_products_in_either_layout_and_packing_cuts_them():
+    import copy
+
+    from torch import nn
+
+    from course_utils.mha_models import counted_cost
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 10)
+    model = SeedLSTMWithAttention(10, 16, 1, 2, dropout=0.0)
+    time_major = copy.deepcopy(model)
+    time_major.lstm.batch_first = time_major.attention.batch_first = False
+    b, t, e, i = 4, 6, 16, 10
+    lstm = 4 * e * (i + e) * b * t
+    attention = 4 * b * t * e * e + 2 * b * t * t * e
+    head = b * t * e * i
+    for grad in (False, True):  # eval + no grad takes the fused fast path only with batch_first
+        first = counted_cost(model.train(grad), x, grad=grad)
+        second = counted_cost(time_major.train(grad), x.transpose(0, 1), grad=grad)
+        assert first["multiply-adds"] == second["multiply-adds"]
+    assert counted_cost(model.eval(), x)["multiply-adds"] == lstm + attention + head
+    lengths = torch.tensor([6, 5, 3, 2])
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True)
+    assert counted_cost(model.lstm, packed)["multiply-adds"] == 4 * e * (i + e) * int(lengths.sum())
+    assert counted_cost(model.lstm, x)["multiply-adds"] == lstm
+    assert counted_cost(lambda v: v.t().contiguous(), torch.ones(3, 5))["copied"] == 15
