@@ -49,7 +49,7 @@ IMPORTANCE_NOTE = (
 def load_models(encoder, path: Path = WEIGHTS) -> dict[str, Any]:
     """The app's trained classifiers (float32, eval mode), their untrained twin and the settings."""
     from .bert_lstm import TokenLSTM
-    from .layer_pooling import LayerStandardizer, make_classifier
+    from .layer_pooling import make_classifier
     from .seeding import seeded
 
     if not Path(path).exists():
@@ -73,12 +73,11 @@ def load_models(encoder, path: Path = WEIGHTS) -> dict[str, Any]:
     pool.load_state_dict({k: v.float() for k, v in saved["pooling"]["state"].items()})
     with seeded(saved["seed"]):  # the same initial weights the trained model started from
         untrained = pooling()
-    std = saved["standardizer"]
     return {
         "token_lstm": token.eval(),
         "pooling": pool.eval(),
         "untrained": untrained.eval(),
-        "standardizer": LayerStandardizer(std["mean"].float(), std["std"].float()),
+        "reference": saved["reference"].float(),  # (L + 1, H): each layer's training mean
         "sentences": list(saved["sentences"]),
         "test_accuracy": saved["test_accuracy"],
         "test_size": saved["test_size"],
@@ -209,8 +208,8 @@ class VisualizerApp(widgets.VBox):
         from .importance import ablation_importance, gradient_x_input, integrated_gradients
         from .importance_plots import importance_explorer
 
-        z = self.models["standardizer"](encoded.cls_per_layer)  # (1, L+1, H)
-        reference = torch.zeros_like(z)  # standardised training mean: the "absent layer"
+        z = encoded.cls_per_layer  # (1, L+1, H): raw, as the model was trained
+        reference = self.models["reference"].expand_as(z)  # each layer's training mean: "absent"
         imps, predictions = {}, {}
         for name, key in (("trained", "pooling"), ("untrained (control)", "untrained")):
             model = self.models[key]
@@ -232,24 +231,31 @@ class VisualizerApp(widgets.VBox):
 
 
 def accuracy_line(models: dict[str, Any]) -> str:
-    """Each test accuracy next to the majority-class rate of the same test split, with its size,
+    """Each test accuracy next to the majority-class rate of its own test split, with its size,
     and how the app's models were trained (they are not the notebooks' own runs)."""
-    acc, n, chance = models["test_accuracy"], models["test_size"], models["test_majority"]
-    how = models["training"]
+    from .sentences import KINDS
 
-    def shown(name: str, value: float) -> str:
+    acc, size, chance = models["test_accuracy"], models["test_size"], models["test_majority"]
+    how = models["training"]
+    pool = how["pooling_sentences"]
+    kinds = ", ".join(k for k, w in zip(KINDS, pool["kind_weights"], strict=True) if w)
+
+    def shown(name: str, key: str) -> str:
+        value, n, rate = acc[key], size[key], chance[key]
         return (
-            f"{name} {value:.3f} ({value - chance:+.3f} against the majority rate, about "
-            f"{round((value - chance) * n)} of {n} sentences)"
+            f"{name} {value:.3f} on n={n} test sentences, where always answering the majority "
+            f"class scores {rate:.3f} ({value - rate:+.3f} against the majority rate, about "
+            f"{round((value - rate) * n)} of {n} sentences)"
         )
 
     return (
-        f"Classifiers trained on the course's generated market news, one seed, by "
-        f"<code>scripts/make_app_weights.py</code> on {how['sentences']} sentences of all four "
-        f"kinds: not the notebooks' own models. Test accuracy on n={n} sentences, where always "
-        f"answering the majority class scores {chance:.3f}: "
-        f"{shown('BERT + LSTM', acc['token_lstm'])} [{how['token_lstm']}]; "
-        f"{shown('layer pooling', acc['pooling'])} [{how['pooling']}]."
+        f"Classifiers trained on the course's generated market news, one seed each, by "
+        f"<code>scripts/make_app_weights.py</code>: not the notebooks' own models. "
+        f"{shown('BERT + LSTM', 'token_lstm')}, trained on {how['sentences']} sentences of all "
+        f"four kinds [{how['token_lstm']}]; "
+        f"{shown('layer pooling', 'pooling')}, trained on notebook 09's {pool['n']} sentences "
+        f"({kinds} only: on all four kinds [CLS] alone gave it nothing to learn) "
+        f"[{how['pooling']}]."
     )
 
 

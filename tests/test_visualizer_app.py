@@ -48,7 +48,7 @@ def test_every_tab_draws_and_the_picker_and_typed_text_follow_each_other(app):
 def test_the_control_is_the_untrained_twin_of_the_trained_pooling(app):
     models = load_models(app.encoder)
     trained, untrained = models["pooling"], models["untrained"]
-    z = models["standardizer"](torch.randn(3, app.encoder.num_layers + 1, 384))
+    z = models["reference"] + torch.randn(3, app.encoder.num_layers + 1, 384)
     assert not torch.allclose(trained(z), untrained(z))  # the trained weights were loaded
     again = load_models(app.encoder)["untrained"]
     torch.testing.assert_close(untrained(z), again(z))  # the control is the same every start
@@ -59,11 +59,19 @@ def test_every_accuracy_stands_next_to_the_test_majority_rate_and_size(app):
     from course_utils.sentences import make_sentiment_dataset
 
     models = app.models
-    labels = make_sentiment_dataset(models["training"]["sentences"], seed=0).test[1]
-    assert models["test_size"] == len(labels)  # computed from the script's own test split
-    assert models["test_majority"] == pytest.approx(majority_rate(labels))
+    how = models["training"]
+    token_labels = make_sentiment_dataset(how["sentences"], seed=0).test[1]
+    pool = how["pooling_sentences"]
+    pool_labels = make_sentiment_dataset(
+        pool["n"], seed=0, kind_weights=pool["kind_weights"], fractions=pool["fractions"]
+    ).test[1]
     intro = app.intro.value
-    assert f"n={len(labels)}" in intro and f"{majority_rate(labels):.3f}" in intro
+    for key, labels in (("token_lstm", token_labels), ("pooling", pool_labels)):
+        assert models["test_size"][key] == len(labels)  # computed from the script's own split
+        assert models["test_majority"][key] == pytest.approx(majority_rate(labels))
+        assert f"n={len(labels)}" in intro and f"{majority_rate(labels):.3f}" in intro
+        # a model shown on the page learned something: above its majority rate
+        assert models["test_accuracy"][key] > models["test_majority"][key] + 0.1
     assert intro.count("against the majority rate") == 2  # both classifiers
     assert "not the notebooks' own models" in intro and "early stopping" in intro
 
