@@ -140,15 +140,7 @@ class Feedback:
         """
         if not self.lines or self.lines[-1][0]:
             raise ValueError("name_mistake explains a failed check: call it right after one")
-        hint = next(
-            (
-                hint
-                for hint, wrong in mistakes.items()
-                if wrong.shape == value.shape
-                and torch.allclose(value.detach().double(), wrong.detach().double(), atol=atol)
-            ),
-            otherwise,
-        )
+        hint = matching_mistake(value, mistakes, atol=atol) or otherwise
         self.lines[-1] = (False, self.lines[-1][1], hint)
 
     def __str__(self) -> str:
@@ -171,6 +163,26 @@ class Feedback:
 
 #: Returned by :meth:`Feedback.call` when the learner's function did not produce a result.
 NOT_RUN = _NOT_RUN
+
+
+def same_tensor(value: object, expected: torch.Tensor, atol: float = 1e-5) -> bool:
+    """Whether a learner's ``value`` is a tensor equal to ``expected`` (same shape, within ``atol``)."""
+    return (
+        isinstance(value, torch.Tensor)
+        and value.shape == expected.shape
+        and bool(torch.allclose(value.detach().double(), expected.detach().double(), atol=atol))
+    )
+
+
+def matching_mistake(
+    value: object, mistakes: dict[str, torch.Tensor], *, atol: float = 1e-5
+) -> str | None:
+    """The hint of the first known mistake whose result ``value`` reproduces, else ``None``.
+
+    ``mistakes`` maps a hint that names a mistake to what that mistake computes on the checker's
+    case: the one way every checker names the mistake a learner made.
+    """
+    return next((hint for hint, wrong in mistakes.items() if same_tensor(value, wrong, atol)), None)
 
 
 def ran(value: Any) -> bool:

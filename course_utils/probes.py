@@ -70,14 +70,7 @@ def layer_probes(
     Returns:
         One R^2 per layer, bottom layer first.
     """
-    if h.ndim != 4 or target.shape != h.shape[1:3]:
-        raise ValueError(
-            f"expected h (L, B, T, H) and target (B, T), got {tuple(h.shape)} and "
-            f"{tuple(target.shape)}"
-        )
-    n_layers, batch, steps, hidden = h.shape
-    if batch < 4 or not 0 <= from_step < steps:
-        raise ValueError(f"need at least 4 sequences and 0 <= from_step < {steps}")
+    n_layers, batch, steps, hidden = _probe_shapes(h, target, from_step)
     kept = steps - from_step
     y = target[:, from_step:].reshape(-1)
     n_fit = (batch // 2) * kept
@@ -102,14 +95,7 @@ def layer_probe_errors(
     Returns:
         ``(L, B - B // 2)``: one row per layer (bottom first), one column per scored sequence.
     """
-    if h.ndim != 4 or target.shape != h.shape[1:3]:
-        raise ValueError(
-            f"expected h (L, B, T, H) and target (B, T), got {tuple(h.shape)} and "
-            f"{tuple(target.shape)}"
-        )
-    n_layers, batch, steps, hidden = h.shape
-    if batch < 4 or not 0 <= from_step < steps:
-        raise ValueError(f"need at least 4 sequences and 0 <= from_step < {steps}")
+    n_layers, batch, steps, hidden = _probe_shapes(h, target, from_step)
     if ridge < 0:
         raise ValueError(f"ridge must be non-negative, got {ridge}")
     kept, n_seq_fit = steps - from_step, batch // 2
@@ -128,3 +114,16 @@ def layer_probe_errors(
         squared = (x[n_fit:] @ weights - y[n_fit:]) ** 2  # (scored sequences * kept,)
         rows.append(squared.view(batch - n_seq_fit, kept).mean(dim=1) / variance)
     return torch.stack(rows)
+
+
+def _probe_shapes(h: torch.Tensor, target: torch.Tensor, from_step: int) -> tuple[int, ...]:
+    """``(L, B, T, H)`` of per-layer states that a per-step target can be probed from, or an error."""
+    if h.ndim != 4 or target.shape != h.shape[1:3]:
+        raise ValueError(
+            f"expected h (L, B, T, H) and target (B, T), got {tuple(h.shape)} and "
+            f"{tuple(target.shape)}"
+        )
+    n_layers, batch, steps, hidden = h.shape
+    if batch < 4 or not 0 <= from_step < steps:
+        raise ValueError(f"need at least 4 sequences and 0 <= from_step < {steps}")
+    return n_layers, batch, steps, hidden

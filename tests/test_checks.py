@@ -1,8 +1,10 @@
-"""The evidence helpers of ``course_utils.checks``: chance from the data, paired intervals, room to fail."""
+"""``course_utils.checks``: computed verdicts, chance from the data, paired intervals, room to fail."""
 
 from __future__ import annotations
 
 import random
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,15 +14,76 @@ from course_utils import checks
 
 def _check(**overrides):
     args = dict(
-        seed="001",
-        quote="q",
-        rule="holds if x",
-        holds=[True, True, True],
-        control="the rival",
-        control_holds=[False, False, False],
-        finding="x = 1",
+        seed="002",
+        quote="c is passed up",
+        rule="holds if the next layer's output changes when c is perturbed",
+        holds=[False, False, False],
+        control="a layer fed c on purpose",
+        control_holds=[True, True, True],
+        finding="max change 0.0 at every seed; with c fed in: 0.41-0.52",
     )
     return checks.claim_check(**(args | overrides))
+
+
+def test_claim_check_computes_the_verdict_from_the_rule(capsys):
+    result = _check()
+    out = capsys.readouterr().out
+    assert 'Claim (seed 002): "c is passed up"' in out and out.rstrip().endswith("Verdict: FALSE")
+    assert "Rule: holds if" in out and "Control: a layer fed c on purpose: the rule holds" in out
+    assert "(the same at 3 seeds)" in out and result.verdict == "FALSE"
+    assert _check(holds=True, control_holds=False).verdict == "TRUE"
+
+
+def test_claim_check_parts_seeds_and_controls():
+    parts = dict(holds={"h": True, "c": False}, control_holds={"h": False, "c": True})
+    assert _check(**parts).verdict == "PARTLY TRUE"
+    # seeds that disagree: the claim is not supported, whatever the control says
+    assert _check(holds=[True, False, True]).verdict == "NOT SUPPORTED"
+    # a control that gives the same outcome cannot tell the cases apart
+    assert _check(control_holds=[False, False, False]).verdict == "INCONCLUSIVE"
+    assert _check(control_holds=[True, False, True]).verdict == "INCONCLUSIVE"
+    half = dict(holds={"h": True, "c": False}, control_holds={"h": False, "c": False})
+    assert _check(**half).verdict == "INCONCLUSIVE"
+    with pytest.raises(ValueError, match="same parts"):
+        _check(holds={"h": True}, control_holds={"c": False})
+    with pytest.raises(ValueError, match="non-empty rule"):
+        _check(rule=" ")
+    with pytest.raises(ValueError, match="one bool per seed"):
+        _check(holds=[])
+
+
+def test_claim_check_numbers_are_blanked_for_nbval():
+
+    cfg = (Path(__file__).resolve().parents[1] / "notebooks" / "nbval_sanitize.cfg").read_text()
+    (regex, replace), *_ = re.findall("^regex: (.*)$\n^replace: (.*)$", cfg, flags=re.MULTILINE)
+    one = str(_check(finding="loss 0.3512 " * 30))
+    other = str(_check(finding="loss 0.3498 " * 29))
+    assert one != other and re.sub(regex, replace, one) == re.sub(regex, replace, other)
+    assert "Verdict: FALSE" in re.sub(regex, replace, one)
+
+
+def test_seed_helpers():
+    assert checks.seeds_from(2) == [2, 3, 4]
+    assert checks.at_seeds(lambda s: s * 10, 1) == [10, 20, 30]
+    assert checks.span([0.401, 0.36, 0.38]) == "0.36-0.40"
+    assert checks.span([0.5, 0.5]) == "0.50"
+    with pytest.raises(ValueError, match="non-negative"):
+        checks.seeds_from(-1)
+
+
+def test_compare_reports_exact_close_and_shape_errors(capsys):
+    a = torch.ones(3)
+    assert checks.compare("same", a, a.clone())
+    assert "exact: True" in capsys.readouterr().out
+    assert not checks.compare("far", a, a + 1e-3, atol=1e-5)
+    assert "max diff: 1.00e-03" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="shapes differ"):
+        checks.compare("bad", a, torch.ones(4))
+
+
+def _true_check(**overrides):
+    """A check whose claim holds and whose control fails at 3 seeds (verdict TRUE)."""
+    return _check(**({"holds": [True] * 3, "control_holds": [False] * 3} | overrides))
 
 
 def test_majority_rate_is_the_share_of_the_commonest_label():
@@ -84,7 +147,7 @@ def test_improves_is_the_rival_error_minus_the_model_error():
 
 def test_testable_false_gives_not_testable_and_says_why(capsys):
     # the rival at the ceiling passes the rule as well: the control cannot come out the other way
-    check = _check(
+    check = _true_check(
         control_holds=[True] * 3,
         testable=[True, False, True],
         why_untestable="the rival scores 0.998",
@@ -93,23 +156,25 @@ def test_testable_false_gives_not_testable_and_says_why(capsys):
     assert check.verdict == "NOT TESTABLE"
     assert "Testable: no at 1 of 3 seeds: the rival scores 0.998" in out
     assert out.rstrip().endswith("Verdict: NOT TESTABLE")
-    check = _check(testable=[True] * 3)
+    check = _true_check(testable=[True] * 3)
     assert check.verdict == "TRUE" and "Testable: yes" in capsys.readouterr().out
     with pytest.raises(ValueError, match="why_untestable"):
-        _check(testable=False)
+        _true_check(testable=False)
     assert "NOT TESTABLE" in checks.VERDICTS
 
 
 def test_not_testable_cannot_hide_a_result_the_control_could_decide():
     # the control flipped: the task had room, so "no room" would launder the verdict
     with pytest.raises(ValueError, match="the control came out the other way"):
-        _check(testable=[False] * 3, why_untestable="says who")
+        _true_check(testable=[False] * 3, why_untestable="says who")
     with pytest.raises(ValueError, match="one per seed"):
-        _check(control_holds=[True] * 3, testable=[False, False], why_untestable="ceiling")
+        _true_check(control_holds=[True] * 3, testable=[False, False], why_untestable="ceiling")
 
 
 def test_outcomes_accept_tensors_of_bools():
-    check = _check(holds=torch.tensor([True, True, True]), control_holds=torch.tensor([False] * 3))
+    check = _true_check(
+        holds=torch.tensor([True, True, True]), control_holds=torch.tensor([False] * 3)
+    )
     assert check.verdict == "TRUE" and check.n_seeds == 3
 
 

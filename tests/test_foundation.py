@@ -1,11 +1,13 @@
-"""Foundation of course_utils: import cost, seeding, device, data, training loop, claim checks, feedback."""
+"""Foundation of course_utils: import cost, seeding, device, data, training loop, feedback.
+
+The claim checks are tested in ``test_checks.py``.
+"""
 
 from __future__ import annotations
 
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ import torch
 from torch import nn
 
 import course_utils
-from course_utils import checks, data, device, feedback, seeding, training
+from course_utils import data, device, feedback, seeding, training
 
 
 def test_import_is_lazy_and_changes_nothing():
@@ -184,76 +186,6 @@ def test_train_tracks_metrics_and_validates_input():
     with pytest.raises(ValueError, match="accuracy expects logits"):
         training.accuracy(torch.zeros(4, 2), torch.zeros(5, dtype=torch.long))
     assert training.count_parameters(model) == 15 * 2 + 2
-
-
-def _check(**overrides):
-    args = dict(
-        seed="002",
-        quote="c is passed up",
-        rule="holds if the next layer's output changes when c is perturbed",
-        holds=[False, False, False],
-        control="a layer fed c on purpose",
-        control_holds=[True, True, True],
-        finding="max change 0.0 at every seed; with c fed in: 0.41-0.52",
-    )
-    return checks.claim_check(**(args | overrides))
-
-
-def test_claim_check_computes_the_verdict_from_the_rule(capsys):
-    result = _check()
-    out = capsys.readouterr().out
-    assert 'Claim (seed 002): "c is passed up"' in out and out.rstrip().endswith("Verdict: FALSE")
-    assert "Rule: holds if" in out and "Control: a layer fed c on purpose: the rule holds" in out
-    assert "(the same at 3 seeds)" in out and result.verdict == "FALSE"
-    assert _check(holds=True, control_holds=False).verdict == "TRUE"
-
-
-def test_claim_check_parts_seeds_and_controls():
-    parts = dict(holds={"h": True, "c": False}, control_holds={"h": False, "c": True})
-    assert _check(**parts).verdict == "PARTLY TRUE"
-    # seeds that disagree: the claim is not supported, whatever the control says
-    assert _check(holds=[True, False, True]).verdict == "NOT SUPPORTED"
-    # a control that gives the same outcome cannot tell the cases apart
-    assert _check(control_holds=[False, False, False]).verdict == "INCONCLUSIVE"
-    assert _check(control_holds=[True, False, True]).verdict == "INCONCLUSIVE"
-    half = dict(holds={"h": True, "c": False}, control_holds={"h": False, "c": False})
-    assert _check(**half).verdict == "INCONCLUSIVE"
-    with pytest.raises(ValueError, match="same parts"):
-        _check(holds={"h": True}, control_holds={"c": False})
-    with pytest.raises(ValueError, match="non-empty rule"):
-        _check(rule=" ")
-    with pytest.raises(ValueError, match="one bool per seed"):
-        _check(holds=[])
-
-
-def test_claim_check_numbers_are_blanked_for_nbval():
-    import re
-
-    cfg = (Path(__file__).resolve().parents[1] / "notebooks" / "nbval_sanitize.cfg").read_text()
-    (regex, replace), *_ = re.findall("^regex: (.*)$\n^replace: (.*)$", cfg, flags=re.MULTILINE)
-    one = str(_check(finding="loss 0.3512 " * 30))
-    other = str(_check(finding="loss 0.3498 " * 29))
-    assert one != other and re.sub(regex, replace, one) == re.sub(regex, replace, other)
-    assert "Verdict: FALSE" in re.sub(regex, replace, one)
-
-
-def test_seed_helpers():
-    assert checks.seeds_from(2) == [2, 3, 4]
-    assert checks.at_seeds(lambda s: s * 10, 1) == [10, 20, 30]
-    assert checks.span([0.401, 0.36, 0.38]) == "0.36-0.40"
-    assert checks.span([0.5, 0.5]) == "0.50"
-    with pytest.raises(ValueError, match="non-negative"):
-        checks.seeds_from(-1)
-
-
-def test_compare_reports_exact_close_and_shape_errors(capsys):
-    a = torch.ones(3)
-    assert checks.compare("same", a, a.clone())
-    assert "exact: True" in capsys.readouterr().out
-    assert not checks.compare("far", a, a + 1e-3, atol=1e-5)
-    assert "max diff: 1.00e-03" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="shapes differ"):
-        checks.compare("bad", a, torch.ones(4))
 
 
 def test_feedback_reports_unfinished_broken_and_correct_code():

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..feedback import Feedback, checker, ran
+from ..feedback import Feedback, checker, matching_mistake, ran, same_tensor
 from ..probes import probe_r2
 
 __all__ = [
@@ -50,20 +50,6 @@ def reference_probe_r2(features: torch.Tensor, target: torch.Tensor, n_fit: int)
 
 
 # ---------------------------------------------------------------------------------- checkers
-def _same(a: object, b: torch.Tensor, atol: float = 1e-5) -> bool:
-    """Whether a learner's tensor equals ``b`` (same shape, within ``atol``)."""
-    return (
-        isinstance(a, torch.Tensor)
-        and a.shape == b.shape
-        and bool(torch.allclose(a.detach().double(), b.double(), atol=atol))
-    )
-
-
-def _first_match(got: torch.Tensor, mistakes: dict[str, torch.Tensor]) -> str | None:
-    """The hint of the first usual mistake whose result equals ``got``, else None."""
-    return next((hint for hint, value in mistakes.items() if _same(got, value)), None)
-
-
 class _Only2D(nn.Module):
     """A per-step head that refuses 3-D input, like many modules written for (N, F)."""
 
@@ -119,7 +105,7 @@ def check_time_distributed(fn: Callable[[nn.Module, torch.Tensor], torch.Tensor]
             "every step got the last step's result: apply the module to every step, not only "
             "x[:, -1]": head(x[:, -1]).unsqueeze(1).expand(2, 5, 3),
         }
-    if not _same(got, expected) and (hint := _first_match(got, mistakes)):
+    if not same_tensor(got, expected) and (hint := matching_mistake(got, mistakes)):
         fb.fail("the per-step outputs are what a usual mistake computes", hint)
         return fb
     fb.check_close(

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from ..feedback import Feedback, checker, ran
+from ..feedback import Feedback, checker, matching_mistake, ran, same_tensor
 
 __all__ = [
     "check_last_real_step",
@@ -60,20 +60,6 @@ def reference_masked_final_state(
 
 
 # ---------------------------------------------------------------------------------- checkers
-def _same(a: object, b: torch.Tensor, atol: float = 1e-5) -> bool:
-    """Whether a learner's tensor equals ``b`` (same shape, within ``atol``)."""
-    return (
-        isinstance(a, torch.Tensor)
-        and a.shape == b.shape
-        and bool(torch.allclose(a.detach().double(), b.double(), atol=atol))
-    )
-
-
-def _first_match(got: torch.Tensor, mistakes: dict[str, torch.Tensor]) -> str | None:
-    """The hint of the first usual mistake whose result equals ``got``, else None."""
-    return next((hint for hint, value in mistakes.items() if _same(got, value)), None)
-
-
 def _by_nonzero_rows(output: torch.Tensor, how: str) -> torch.Tensor:
     """What a learner gets who ignores ``lengths`` and finds each end from the non-zero rows."""
     nonzero = (output != 0).any(dim=-1)  # (B, T): Keras's Masking(0.0) on the output
@@ -123,7 +109,7 @@ def check_last_real_step(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
             _by_nonzero_rows(output, "last")
         ),
     }
-    if not _same(got, expected) and (hint := _first_match(got, mistakes)):
+    if not same_tensor(got, expected) and (hint := matching_mistake(got, mistakes)):
         fb.fail("the selected outputs are what a usual mistake computes", hint)
         return fb
     fb.check_close(
@@ -199,9 +185,9 @@ def check_masked_final_state(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]
                 c_first[-1],
             ),
         }
-        if not (_same(h, h_ref) and _same(c, c_ref)):
+        if not (same_tensor(h, h_ref) and same_tensor(c, c_ref)):
             for hint, (h_bad, c_bad) in mistakes.items():
-                if _same(h, h_bad) and _same(c, c_bad):
+                if same_tensor(h, h_bad) and same_tensor(c, c_bad):
                     fb.fail("(h, c) are what a usual mistake computes", hint)
                     return fb
         fb.check_close(
