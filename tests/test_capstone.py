@@ -16,6 +16,7 @@ from course_utils.capstone import (
     marked_share,
     marker_task,
     token_names,
+    train_to_plateau,
 )
 
 
@@ -42,6 +43,50 @@ def test_count_task_counts_every_step_alike():
     assert torch.equal(labels, (count >= COUNT_AT_LEAST).long())
     assert not torch.isin(ids, torch.tensor(MARKS)).any()
     assert 0.2 < labels.float().mean() < 0.8  # both classes common
+
+
+def test_count_task_noise_flips_that_share_of_labels_so_the_bayes_rate_is_known():
+    ids, clean = count_task(20_000, 12, seed=4)
+    noisy_ids, noisy = count_task(20_000, 12, seed=4, noise=0.15)
+    assert torch.equal(noisy_ids, ids)  # the same sequences, only labels flipped
+    flipped = (noisy != clean).float().mean().item()
+    assert flipped == pytest.approx(0.15, abs=0.01)  # the best possible accuracy is about 0.85
+    assert torch.equal(
+        count_task(50, 12, seed=4, noise=0.15)[1], count_task(50, 12, seed=4, noise=0.15)[1]
+    )
+    with pytest.raises(ValueError, match="flip probability"):
+        count_task(10, 12, noise=0.5)
+
+
+class _Memorizer(torch.nn.Module):
+    """Logits from a free table per example id: learns the training set, then overfits."""
+
+    def __init__(self, n, classes=2):
+        super().__init__()
+        self.table = torch.nn.Embedding(n, classes)
+
+    def forward(self, ids):
+        return self.table(ids[:, 0])
+
+
+def test_train_to_plateau_stops_after_patience_and_keeps_the_best_weights():
+    torch.manual_seed(0)
+    x = torch.arange(40).unsqueeze(1)
+    y = (torch.arange(40) % 2).long()
+    model = _Memorizer(40)
+    run = train_to_plateau(
+        model, (x[:30], y[:30]), (x[30:], y[30:]), max_epochs=50, patience=3, lr=0.1,
+        batch_size=10, seed=0,
+    )  # fmt: skip
+    # validation ids are never trained, so validation accuracy cannot rise after the first epoch
+    assert run.best_epoch == 1 and run.epochs == 4 and run.converged
+    assert len(run.val_accuracy) == 4 and not model.training
+    with torch.no_grad():
+        assert (model(x[30:]).argmax(-1) == y[30:]).float().mean().item() == run.val_accuracy[0]
+    with pytest.raises(ValueError, match="patience >= 1"):
+        train_to_plateau(
+            model, (x, y), (x, y), max_epochs=1, patience=0, lr=0.1, batch_size=10, seed=0
+        )
 
 
 @pytest.mark.parametrize(("n", "seq_len"), [(0, 12), (5, 9)])
