@@ -41,6 +41,7 @@ __all__ = [
     "sequence_accuracy",
     "sequence_loss",
     "shift_right",
+    "symbol_errors",
     "teacher_forcing_step",
 ]
 
@@ -370,6 +371,8 @@ class Seq2SeqAttention(nn.Module):
                 f"source has batch {source.shape[0]} but decoder_inputs has {decoder_inputs.shape[0]}"
             )
         keys, state, mask = self.encode(source, source_lengths)
+        if self.uniform_attention or not self.attend:
+            return self._forward_fixed_context(decoder_inputs, state, keys, mask)
         projected = self.attention.project_keys(keys)  # once per source, (B, S, A)
         outputs, weights = [], []
         for t in range(decoder_inputs.shape[1]):
@@ -377,6 +380,37 @@ class Seq2SeqAttention(nn.Module):
             outputs.append(out)
             weights.append(w)
         return self._finish(outputs, weights)
+
+    def _forward_fixed_context(
+        self,
+        decoder_inputs: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor],
+        keys: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> Seq2SeqOutput:
+        """Teacher forcing when the context cannot depend on the decoder (uniform or no attention).
+
+        Every step's context is the same (the mean of the real encoder outputs, or zeros), and with
+        teacher forcing every step's previous target is known, so the decoder runs over all ``T``
+        steps in one LSTM call: the same computation as the step-by-step loop, several times faster.
+        """
+        T = decoder_inputs.shape[1]
+        if self.target_kind == "symbols":
+            prev = self.target_embed(decoder_inputs)  # (B, T) -> (B, T, E)
+        else:
+            prev = self.target_embed(decoder_inputs.unsqueeze(-1).to(keys.dtype))  # (B, T, E)
+        if self.uniform_attention:
+            real = keys.new_ones(keys.shape[:2]) if mask is None else mask.to(keys.dtype)  # (B, S)
+            weights = real / real.sum(dim=-1, keepdim=True)  # (B, S)
+            context = torch.bmm(weights.unsqueeze(1), keys).squeeze(1)  # (B, H or 2H)
+        else:
+            context = keys.new_zeros(keys.shape[0], keys.shape[-1])  # (B, H or 2H)
+            weights = keys.new_zeros(keys.shape[:2])  # (B, S)
+        context = context.unsqueeze(1).expand(-1, T, -1)  # (B, T, H or 2H)
+        out, _ = self.decoder(torch.cat([prev, context], dim=-1), state)  # (B, T, H)
+        outputs = self.readout(torch.cat([out, context], dim=-1))  # (B, T, C)
+        preds = outputs.argmax(-1) if self.target_kind == "symbols" else outputs.squeeze(-1)
+        return Seq2SeqOutput(outputs, weights.unsqueeze(1).expand(-1, T, -1).clone(), preds)
 
     @torch.no_grad()
     def generate(
@@ -472,7 +506,9 @@ def sequence_accuracy(outputs: torch.Tensor, target: torch.Tensor) -> float:
     return (outputs.argmax(-1) == target).all(dim=1).float().mean().item()
 
 
-def majority_task(n: int, seq_len: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def majority_task(
+    n: int, seq_len: int, *, noise: float = 0.0, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A symbol task where every source step matters equally: which of two symbols is the majority.
 
     Each source step is symbol 1 or 2 (0 stays free for padding); the target is one step, the more
@@ -480,14 +516,35 @@ def majority_task(n: int, seq_len: int, *, seed: int = 0) -> tuple[torch.Tensor,
     attention hands the decoder) is all a model needs: the control task for "attention lets a model
     weigh the importance of the input steps", where the uniform-attention rival should lose nothing.
 
+    ``noise`` flips each label to the other symbol with that probability, independently of the
+    source: the best possible error (the Bayes rate) is then exactly ``noise``, so a control task has
+    headroom (no model reaches 0) and a known floor that no model can beat.
+
     Returns ``source (n, seq_len)`` and ``target (n, 1)``, both ``int64``. ``seq_len`` must be odd
     (no ties).
     """
     if n < 1 or seq_len < 1 or seq_len % 2 == 0:
         raise ValueError(f"need n >= 1 and an odd seq_len (no ties), got n={n}, seq_len={seq_len}")
-    source = torch.randint(1, 3, (n, seq_len), generator=torch.Generator().manual_seed(seed))
+    if not 0 <= noise < 0.5:
+        raise ValueError(f"noise is a flip probability below 0.5, got {noise}")
+    gen = torch.Generator().manual_seed(seed)
+    source = torch.randint(1, 3, (n, seq_len), generator=gen)
     target = torch.where(2 * (source == 2).sum(dim=1) > seq_len, 2, 1)  # (n,)
+    if noise > 0:
+        flip = torch.rand(n, generator=gen) < noise
+        target = torch.where(flip, 3 - target, target)  # 1 <-> 2
     return source, target.unsqueeze(1)  # (n, S), (n, 1)
+
+
+@torch.no_grad()
+def symbol_errors(model: Seq2SeqAttention, data: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Greedy decoding of ``(source, target)``: each sequence's share of wrong symbols, ``(N,)``.
+
+    One number per test sequence, so the items of a paired comparison are independent.
+    """
+    source, target = data
+    _expect_ndim("target", target, 2, "(batch, target_len)")
+    return (model.generate(source, target.shape[1]).predictions != target).float().mean(dim=1)
 
 
 def reverse_positions(seq_len: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ from course_utils.seq2seq import (
     sequence_accuracy,
     sequence_loss,
     shift_right,
+    symbol_errors,
     teacher_forcing_step,
 )
 
@@ -398,3 +399,52 @@ def test_majority_task():
     assert torch.equal(majority_task(200, 5, seed=1)[0], src)
     with pytest.raises(ValueError, match="odd seq_len"):
         majority_task(10, 4)
+
+
+def test_noisy_majority_flips_labels_at_the_bayes_rate():
+    src, clean = majority_task(4000, 7, seed=2)
+    noisy_src, noisy = majority_task(4000, 7, noise=0.15, seed=2)
+    assert torch.equal(noisy_src, src)  # the same sources; only labels flip
+    assert set(noisy.unique().tolist()) == {1, 2}
+    flipped = (noisy != clean).float().mean().item()
+    assert abs(flipped - 0.15) < 0.02  # the true majority errs at the noise rate: the Bayes error
+    assert torch.equal(majority_task(4000, 7, noise=0.15, seed=2)[1], noisy)  # seeded
+    for bad in (-0.1, 0.5):
+        with pytest.raises(ValueError, match="flip probability"):
+            majority_task(10, 3, noise=bad)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"attend": False}, {"uniform_attention": True}], ids=["no-attention", "uniform"]
+)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_fixed_context_forward_equals_the_step_by_step_decoder(kwargs, bidirectional):
+    """Uniform / no attention: teacher forcing runs the decoder in one call; same as the loop."""
+    m = symbols_model(bidirectional=bidirectional, **kwargs)
+    src = torch.randint(1, 7, (4, 6))
+    lengths = torch.tensor([6, 4, 2, 1])
+    for source_lengths in (None, lengths):
+        gen = m.generate(src, 5, source_lengths=source_lengths)  # the step-by-step loop
+        forced = m(src, shift_right(gen.predictions, m.start_inputs(src)), source_lengths)
+        torch.testing.assert_close(forced.outputs, gen.outputs)
+        torch.testing.assert_close(forced.attention, gen.attention)
+        assert torch.equal(forced.predictions, gen.predictions)
+    v = Seq2SeqAttention(target_kind="values", input_size=1, hidden_size=8, **kwargs).eval()
+    x = torch.randn(2, 7, 1)
+    gen = v.generate(x, 4)
+    torch.testing.assert_close(
+        v(x, shift_right(gen.predictions, v.start_inputs(x))).outputs, gen.outputs
+    )
+
+
+def test_symbol_errors_is_the_share_of_wrong_symbols_per_sequence():
+    m = symbols_model()
+    src = torch.randint(1, 7, (5, 4))
+    pred = m.generate(src, 3).predictions
+    target = pred.clone()
+    target[0, 0] = (pred[0, 0] % 6) + 1  # one symbol wrong in row 0
+    target[1] = (pred[1] % 6) + 1  # every symbol wrong in row 1
+    errors = symbol_errors(m, (src, target))
+    torch.testing.assert_close(errors, torch.tensor([1 / 3, 1.0, 0.0, 0.0, 0.0]))
+    with pytest.raises(ValueError, match="target"):
+        symbol_errors(m, (src, target[:, 0]))
