@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .plots import heatmap, heatmap_grid, shared_norm, to_numpy
 from .style import LINE_COLORS, new_figure, styled
@@ -69,6 +70,7 @@ def plot_attention_weights(
     xlabel: str = "input step",
     colorbar: bool = True,
     show_padding: bool = False,
+    legend: bool = True,
 ) -> Figure:
     """Attention weights over the input sequence, one row per example; padding left blank.
 
@@ -82,6 +84,8 @@ def plot_attention_weights(
         labels: one label per row (default ``"example i"``).
         norm: a shared colour scale (e.g. from :func:`course_utils.plots.shared_norm`) when several
             figures are compared; default: 0 to the largest real weight.
+        legend: draw this panel's legend ("relevant step", "sequence end"); pass False for panels
+            side by side and call :func:`figure_legend` once for the figure.
     """
     m = (
         _as_rows(weights, "weights").astype(float)
@@ -105,7 +109,9 @@ def plot_attention_weights(
     if show_padding:
         ends = _lengths(lengths, *m.shape) - 0.5  # the boundary after each row's last real step
         rows = np.arange(len(m))
-        ax.vlines(ends, rows - 0.5, rows + 0.5, colors="black", linewidths=2.0)
+        ax.vlines(
+            ends, rows - 0.5, rows + 0.5, colors="black", linewidths=2.0, label="sequence end"
+        )
     if positions is not None:
         pos = np.asarray(to_numpy(positions), dtype=int).reshape(len(m), -1)
         rows = np.repeat(np.arange(len(m)), pos.shape[1])
@@ -119,8 +125,30 @@ def plot_attention_weights(
             linewidths=1.2,
             label="relevant step",
         )
+    if legend and ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper right", bbox_to_anchor=(1.0, 1.18), frameon=False, fontsize=7)
     return fig
+
+
+def figure_legend(fig: Figure, axes: Sequence[Axes] | None = None):
+    """One legend below the panels of ``fig`` with every labelled artist once (first panel wins).
+
+    Side-by-side heatmaps would otherwise each carry a legend over their titles; panels drawn with
+    ``legend=False`` leave it to this call. Returns the legend (None when nothing is labelled).
+    """
+    handles: dict[str, object] = {}
+    for ax in axes if axes is not None else fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    if not handles:
+        return None
+    return fig.legend(
+        list(handles.values()),
+        list(handles),
+        loc="outside lower center",
+        ncols=len(handles),
+        frameon=False,
+    )
 
 
 class _BarPanel:
@@ -145,7 +173,8 @@ class _BarPanel:
         # Text in axes coordinates: set_title would re-measure tick labels at every redraw.
         self.title = ax.text(0.0, 1.03, "", transform=ax.transAxes, fontsize=9, va="bottom")
         ax.set_ylim(0, ymax)
-        ax.set_yticks([0, round(ymax / 2, 2)])
+        # Ticks up to the tallest bar at round steps (two fixed ticks left bars above the last one).
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=3, steps=[1, 2, 5, 10]))
         ax.set_xlabel("input step")
         ax.set_ylabel("weight")
 
@@ -548,6 +577,7 @@ def gradient_explorer(
 
 __all__ = [
     "attention_explorer",
+    "figure_legend",
     "gradient_explorer",
     "gradient_norm_scale",
     "plot_attention_bars",

@@ -21,8 +21,10 @@ weight of exactly 0. Both layers **return their weights**.
 and a linear head: the models of notebooks 04 and 05. ``"seed_masked"`` is the seed's layer given the
 padding mask: the ablation that separates its parameterisation from its missing mask.
 :func:`padded_adding_problem` is the adding problem with variable lengths, where the two relevant
-steps of every example are known; :func:`attention_mass` and :func:`context_share` measure how much of
-the weight, and of the context vector, comes from those steps.
+steps of every example are known (``target="mean"`` gives the control task where every step matters
+equally); :func:`attention_mass` measures how much of the weight lands on the relevant steps,
+:func:`deviation_share` how much of the weight x state-deviation does, and :func:`r_squared` whether a
+context carries the answer at all (a share alone cannot tell: it follows the marker input).
 
 Shapes: ``B`` batch, ``T`` steps (padded length), ``H`` hidden size, ``U`` attention size.
 """
@@ -251,7 +253,12 @@ class PooledLSTM(nn.Module):
 
 
 def padded_adding_problem(
-    n: int, max_len: int, *, min_len: int | None = None, seed: int = 0
+    n: int,
+    max_len: int,
+    *,
+    min_len: int | None = None,
+    seed: int = 0,
+    target: Literal["marked_sum", "mean"] = "marked_sum",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The adding problem with variable lengths and zero padding at the end.
 
@@ -259,6 +266,9 @@ def padded_adding_problem(
     ``max_len // 2``); each step holds a value in U(0, 1) and a 0/1 marker. One marked step lies in
     the first half of the real steps, one in the second; the target is the sum of their values. The
     marked steps are the only relevant ones, so we know where attention *should* go.
+
+    ``target="mean"`` keeps the same inputs (markers included) but makes the target the mean of all
+    real values: a task where every step matters equally, the control for "attention improves".
 
     Returns:
         ``x (n, max_len, 2)``, ``lengths (n,)``, ``y (n,)``, ``positions (n, 2)`` (the marked steps).
@@ -282,7 +292,12 @@ def padded_adding_problem(
     markers[rows, second] = 1.0
     mask = lengths_to_mask(lengths, max_len)  # (n, T)
     x = torch.stack([values, markers], dim=-1) * mask.unsqueeze(-1)  # (n, T, 2), zeros on padding
-    y = values[rows, first] + values[rows, second]
+    if target == "marked_sum":
+        y = values[rows, first] + values[rows, second]
+    elif target == "mean":
+        y = x[..., 0].sum(dim=1) / lengths.float()  # padding is 0, so this averages the real steps
+    else:
+        raise ValueError(f"target must be 'marked_sum' or 'mean', got {target!r}")
     return x, lengths, y, positions
 
 
@@ -305,21 +320,24 @@ def attention_mass(weights: torch.Tensor, positions: torch.Tensor) -> torch.Tens
     return weights.gather(1, positions.to(weights.device, torch.long)).sum(dim=1)
 
 
-def context_share(
+def deviation_share(
     weights: torch.Tensor,
     states: torch.Tensor,
     positions: torch.Tensor,
     real: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Share of each context vector's content that comes from the relevant steps' states.
+    """Weight x state-deviation share: how much of ``sum_t a_t |h_t - h_bar|`` the relevant steps hold.
 
     The context is ``c = sum_t a_t h_t``. Step ``t`` contributes ``a_t * |h_t - h_bar|``, where
-    ``h_bar`` is the average state over the real steps of the batch (what every step shares carries
-    no information about the example). The share is the relevant steps' contributions over all
-    steps'. Unlike :func:`attention_mass` it can be high for *uniform* weights too: a model pooled
-    by a plain average (``PooledLSTM(pooling="mean")``) whose LSTM writes its information only into
-    the states at the relevant steps gets a high share. So it can tell a model that attends from one
-    trained with uniform attention only by what they learned, not by construction.
+    ``h_bar`` is the average state over the real steps of the batch. The share is the relevant
+    steps' contributions over all steps'. Unlike :func:`attention_mass` it can be high for *uniform*
+    weights too: a model pooled by a plain average (``PooledLSTM(pooling="mean")``) whose LSTM writes
+    its information only into the states at the relevant steps gets a high share.
+
+    What it does **not** measure: whether the context carries the answer. ``|h_t - h_bar|`` is
+    driven by whatever makes a step's state stand out, e.g. a marker input; a model whose value
+    channel is wrecked keeps a high share while predicting nothing. Pair it with a decodability
+    measure (:func:`r_squared` of a readout from the context) before calling a context a summary.
 
     Args:
         weights: ``(B, T)`` pooling weights (rows sum to 1; uniform for mean pooling).
@@ -340,3 +358,24 @@ def context_share(
     contributions = weights * (states - h_bar).norm(dim=-1)  # (B, T)
     relevant = contributions.gather(1, positions.to(weights.device, torch.long)).sum(dim=1)
     return relevant / contributions.sum(dim=1).clamp_min(1e-12)
+
+
+context_share = deviation_share  # the earlier name, kept for old code; the measure is the same
+
+
+def r_squared(predictions: torch.Tensor, targets: torch.Tensor) -> float:
+    """``1 - SSE / SST`` on one split: the share of the targets' variance a readout explains.
+
+    1 is a perfect readout, 0 is no better than predicting the split's mean, and it goes negative
+    for a readout worse than that. Used as "the context carries the answer" (decodability).
+    """
+    predictions, targets = predictions.reshape(-1).double(), targets.reshape(-1).double()
+    if predictions.shape != targets.shape or targets.numel() < 2:
+        raise ValueError(
+            f"need one prediction per target (at least 2), got {predictions.numel()} and "
+            f"{targets.numel()}"
+        )
+    sst = ((targets - targets.mean()) ** 2).sum()
+    if sst == 0:
+        raise ValueError("the targets are constant: R^2 is undefined")
+    return 1.0 - (((predictions - targets) ** 2).sum() / sst).item()

@@ -214,3 +214,36 @@ def test_explorers_update_their_artists_in_place(batch):
         assert ge.figure.axes[0].get_ylim() == ylim
     with pytest.raises(ValueError, match="same labels"):
         gradient_explorer({"a": {"1": norms}, "b": {"2": norms}})
+
+
+def test_the_sequence_end_bar_is_in_the_legend_and_one_figure_legend_collects_all(batch):
+    from course_utils.attention_plots import figure_legend
+    from course_utils.style import new_figure
+
+    weights, lengths, positions = batch
+    unmasked = torch.softmax(torch.randn(3, 8, generator=torch.Generator().manual_seed(1)), dim=1)
+    fig = plot_attention_weights(unmasked, lengths=lengths, positions=positions, show_padding=True)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["sequence end", "relevant step"]
+    fig, axes = new_figure(1, 2)
+    for ax in axes:
+        plot_attention_weights(
+            unmasked,
+            lengths=lengths,
+            positions=positions,
+            show_padding=True,
+            ax=ax,
+            colorbar=False,
+            legend=False,
+        )
+    assert all(ax.get_legend() is None for ax in axes)
+    legend = figure_legend(fig)
+    assert [t.get_text() for t in legend.get_texts()] == ["sequence end", "relevant step"]
+
+
+def test_bar_panel_ticks_reach_the_tallest_bar():
+    w = torch.tensor([0.05, 0.45, 0.1, 0.4])
+    fig = plot_attention_bars(w, ymax=0.5)
+    ax = fig.axes[0]
+    ticks = [t for t in ax.get_yticks() if 0 <= t <= 0.5]
+    assert len(ticks) >= 3 and max(ticks) >= 0.4

@@ -12,9 +12,11 @@ from course_utils.attention_pooling import (
     SeedAttentionLayer,
     attention_mass,
     context_share,
+    deviation_share,
     lengths_to_mask,
     masked_softmax,
     padded_adding_problem,
+    r_squared,
 )
 
 
@@ -213,3 +215,39 @@ def test_context_share_follows_where_the_content_is_not_only_the_weights():
     torch.testing.assert_close(context_share(uniform, spread, pos, real), torch.full((2,), 2 / 6))
     with pytest.raises(ValueError, match="same batch"):
         context_share(uniform[:1], spread, pos)
+
+
+def test_mean_target_is_the_average_of_the_real_values_with_the_same_inputs():
+    x, lengths, y, pos = padded_adding_problem(50, 12, seed=3)
+    xm, lm, ym, pm = padded_adding_problem(50, 12, seed=3, target="mean")
+    assert torch.equal(x, xm) and torch.equal(lengths, lm) and torch.equal(pos, pm)
+    expected = torch.stack([x[i, : lengths[i], 0].mean() for i in range(50)])
+    torch.testing.assert_close(ym, expected)
+    assert not torch.allclose(y, ym)
+    with pytest.raises(ValueError, match="target"):
+        padded_adding_problem(5, 10, target="max")
+
+
+def test_deviation_share_is_the_old_context_share_and_blind_to_the_values():
+    assert deviation_share is context_share
+    # The hostile case: states that stand out at the marked steps but carry no value at all.
+    states = torch.zeros(3, 6, 2)
+    states[:, [1, 4], 1] = 1.0  # a "marker" unit only; the value unit is 0 everywhere
+    focused = torch.zeros(3, 6)
+    focused[:, [1, 4]] = 0.5
+    pos = torch.tensor([[1, 4]] * 3)
+    torch.testing.assert_close(deviation_share(focused, states, pos), torch.ones(3))
+    # ... yet the context is the same for every example, so no readout predicts a varying target.
+    context = torch.einsum("bt,bth->bh", focused, states)
+    assert torch.all(context == context[0])
+
+
+def test_r_squared():
+    y = torch.tensor([0.0, 1.0, 2.0, 3.0])
+    assert r_squared(y, y) == 1.0
+    assert r_squared(torch.full((4,), y.mean().item()), y) == 0.0
+    assert r_squared(-y, y) < 0
+    with pytest.raises(ValueError, match="constant"):
+        r_squared(y, torch.ones(4))
+    with pytest.raises(ValueError, match="one prediction per target"):
+        r_squared(y[:3], y)
