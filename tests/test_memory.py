@@ -48,14 +48,7 @@ def test_no_cut_equals_the_lstm():
 
 def test_cut_removes_a_value_held_only_in_c():
     """A hand-built keeper (as in notebook 01) holds the first value in c; the cut erases it."""
-    lstm = nn.LSTM(2, 1, batch_first=True)
-    with torch.no_grad():
-        for p in lstm.parameters():
-            p.zero_()
-        lstm.weight_ih_l0[0, 1], lstm.bias_ih_l0[0] = 20.0, -10.0  # i: open on the marker
-        lstm.bias_ih_l0[1] = 10.0  # f: keep
-        lstm.weight_ih_l0[2, 0] = 1.0  # g: the value
-        lstm.bias_ih_l0[3] = 10.0  # o: open
+    lstm = _keeper()
     x = torch.zeros(1, 10, 2)
     x[0, [1, 8], 1] = 1.0
     x[0, 1, 0] = 0.8

@@ -34,8 +34,8 @@ __all__ = [
 # ---------------------------------------------------------------------------------- references
 def reference_last_real_step(output: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Each sequence's output at its last real step: ``(B, T, H)``, ``(B,)`` -> ``(B, H)``."""
-    rows = torch.arange(output.shape[0])
-    return output[rows, torch.as_tensor(lengths) - 1]
+    rows = torch.arange(output.shape[0], device=output.device)
+    return output[rows, torch.as_tensor(lengths, device=output.device) - 1]
 
 
 def reference_masked_final_state(
