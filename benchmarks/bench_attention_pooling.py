@@ -19,9 +19,11 @@ import ipywidgets as widgets
 import matplotlib as mpl
 import torch
 
-from course_utils.attention_plots import attention_explorer, gradient_explorer
-from course_utils.attention_pooling import lengths_to_mask, masked_softmax, padded_adding_problem
+from course_utils.attention_plots import attention_explorer
+from course_utils.gradient_plots import gradient_explorer
+from course_utils.masks import lengths_to_mask, masked_softmax
 from course_utils.style import STYLE
+from course_utils.tasks import padded_adding_problem
 from course_utils.widgets import FigureExplorer
 
 
@@ -38,7 +40,8 @@ def _timed(explorer, changes) -> tuple[float, float]:
 def redraw_times(repeats: int = 20) -> dict[str, tuple[float, float]]:
     """Median (wall, cpu) seconds per redraw of each explorer."""
     g = torch.Generator().manual_seed(0)
-    x, lengths, _, positions = padded_adding_problem(32, 24, seed=0)
+    task = padded_adding_problem(32, 24, seed=0)
+    x, lengths, positions = task.x, task.lengths, task.positions
     mask = lengths_to_mask(lengths, 24)
     weights = {
         name: masked_softmax(torch.randn(32, 24, generator=g) * 3, mask)

@@ -20,13 +20,13 @@ import torch
 
 from course_utils.bert_views import bert_attention_explorer
 from course_utils.encoders import encode, load_encoder
-from course_utils.sentences import make_sentiment_dataset
+from course_utils.tasks import sentiment_task
 
 
 def encoding_rates(n: int, batch_sizes: tuple[int, ...] = (32, 64)) -> list[tuple[str, float]]:
     """Sentences per second for each batch size from scratch, then from the cache."""
     encoder = load_encoder()
-    splits = make_sentiment_dataset(max(n, 20), seed=1)
+    splits = sentiment_task(max(n, 20), seed=1)
     texts = (splits.train[0] + splits.val[0] + splits.test[0])[:n]
     rows = []
     for batch_size in batch_sizes:

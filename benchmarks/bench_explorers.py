@@ -16,9 +16,10 @@ import torch
 
 def _explorers() -> dict:
     from course_utils.alignment_plots import decoder_step_explorer
-    from course_utils.attention_plots import attention_explorer, gradient_explorer
+    from course_utils.attention_plots import attention_explorer
     from course_utils.bert_views import bert_attention_explorer
     from course_utils.encoders import tiny_encoder
+    from course_utils.gradient_plots import gradient_explorer
     from course_utils.head_plots import head_explorer
     from course_utils.importance import LayerImportance, layer_names
     from course_utils.importance_plots import importance_explorer

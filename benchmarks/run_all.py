@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"import course_utils:               {import_time('import course_utils'):.3f} s (budget 1 s)"
     )
-    print(f"import course_utils.data (+torch): {import_time('import course_utils.data'):.3f} s")
+    print(f"import course_utils.tasks (+torch): {import_time('import course_utils.tasks'):.3f} s")
     print()
     header = (
         f"{'notebook':<42} {'wall s':>7} {'peak MB':>8} {'redraws':>8} {'median ms':>10}  budget"

@@ -5,7 +5,7 @@ lives in its own submodule and is loaded on first use, so ``import course_utils`
 PyTorch or transformers until a notebook asks for them::
 
     from course_utils.seeding import seed_everything
-    from course_utils import data          # loads course_utils.data (and torch) now
+    from course_utils import tasks         # loads course_utils.tasks (and torch) now
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def _head_matrix(
 
 
 @styled
-def plot_head(
+def plot_bert_head(
     encoded: Encoded,
     i: int,
     layer: int,

@@ -7,6 +7,10 @@ weights of the epoch with the lowest validation loss, stops after ``patience`` e
 improvement, and restores those weights. It also records a metric on an evaluation split after every
 epoch, so a notebook can show accuracy *against budget* ("at 20 epochs" vs "at convergence") from
 the same run.
+
+:func:`train_to_plateau` is the stopping rule on the compared quantity itself: it stops when
+validation *accuracy* has not risen for ``patience`` epochs, so a model and its rival are each
+compared at what they can learn, not at how fast they learn it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from torch import nn
 
 from .training import MetricFn, accuracy, evaluate, train
 
-__all__ = ["EarlyStopped", "train_early_stopping"]
+__all__ = ["EarlyStopped", "Plateau", "train_early_stopping", "train_to_plateau"]
 
 
 @dataclass
@@ -124,4 +128,69 @@ def train_early_stopping(
     model.eval()
     result.best_epoch = best_epoch
     result.seconds = time.perf_counter() - start
+    return result
+
+
+@dataclass
+class Plateau:
+    """What :func:`train_to_plateau` did: the epoch kept, the epochs run, the validation curve."""
+
+    best_epoch: int
+    epochs: int
+    val_accuracy: list[float] = field(default_factory=list)
+
+    @property
+    def converged(self) -> bool:
+        """Whether it stopped because validation accuracy stopped rising (not at the cap)."""
+        return self.epochs > self.best_epoch
+
+
+def train_to_plateau(
+    model: nn.Module,
+    train_data: Sequence[torch.Tensor],
+    val_data: Sequence[torch.Tensor],
+    *,
+    max_epochs: int,
+    patience: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+) -> Plateau:
+    """Train until validation accuracy has not risen for ``patience`` epochs; keep the best weights.
+
+    The same stopping rule for a model and its rival, so neither is compared before it has learned
+    what it can: the accuracy is the quantity the comparison is about. One Adam optimizer for the
+    whole run (the course's :func:`~course_utils.training.train`, one epoch at a time, batch order
+    seeded by ``seed``). The model is left in eval mode with the weights of the best epoch.
+    """
+    if max_epochs < 1 or patience < 1:
+        raise ValueError(f"need max_epochs >= 1 and patience >= 1, got {max_epochs} and {patience}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    x_val, y_val = val_data
+    result = Plateau(best_epoch=0, epochs=0)
+    best, best_state = -1.0, None
+    for epoch in range(1, max_epochs + 1):
+        train(
+            model,
+            train_data,
+            loss_fn=nn.functional.cross_entropy,
+            epochs=1,
+            lr=lr,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            seed=seed * 10_000 + epoch,
+            device="cpu",
+            progress=False,
+        )
+        with torch.no_grad():
+            score = accuracy(model(x_val), y_val)
+        result.val_accuracy.append(score)
+        result.epochs = epoch
+        if score > best:
+            best, result.best_epoch = score, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        elif epoch - result.best_epoch >= patience:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
     return result

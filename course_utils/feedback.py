@@ -8,6 +8,11 @@ and records one line per check. Shown in a notebook, it reads like::
       [no]  values differ from the reference by up to 0.31
             hint: the forget gate uses a sigmoid, not a tanh
 
+Every checker reads the same way: compute the reference, compare (``fb.check_close``, built on
+:func:`matches`, the one comparison), and when the check fails, name the mistake
+(``fb.name_mistake(value, {hint: what_the_mistake_computes})``, built on :func:`matching_mistake`).
+Exercise modules define no comparison of their own (``tests/test_feedback.py`` keeps it so).
+
 Every checker is wrapped in :func:`checker`, which leaves the learner's random state as it was: a
 checker builds its test models from its own seeds, and the notebook's next cell draws exactly what it
 would have drawn without the check.
@@ -20,13 +25,15 @@ hint that names the mistake, passes on the reference solution, and leaves every 
 from __future__ import annotations
 
 import functools
-import random
+import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import numpy as np
 import torch
+
+from .seeding import rng_restored
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -114,10 +121,10 @@ class Feedback:
         atol: float = 1e-5,
         hint: str | None = None,
     ) -> bool:
-        """Shapes must match first; then values within ``atol`` of the reference."""
+        """Shapes must match first; then values within ``atol`` of the reference (:func:`matches`)."""
         if tuple(value.shape) != tuple(expected.shape):
             return self.check_shape(value, tuple(expected.shape), what, hint=hint)
-        diff = (value.detach().double() - expected.detach().double()).abs().max().item()
+        diff = max_difference(value, expected)
         return self.check(
             diff <= atol,
             f"{what} match the reference",
@@ -125,23 +132,69 @@ class Feedback:
             hint=hint,
         )
 
+    def check_result(
+        self,
+        value: Any,
+        shape: tuple[int, ...],
+        what: str = "the result",
+        *,
+        hint: str | None = None,
+        known_shapes: dict[tuple[int, ...], tuple[str, str]] | None = None,
+    ) -> bool:
+        """The learner's function ran and returned a tensor of ``shape`` (else stop checking).
+
+        ``known_shapes`` maps the shape a usual mistake gives to the failure and hint that name it
+        (``{(2, 5, 5): ("got (B, T, T): the heads were averaged", "keep one matrix per head")}``).
+        """
+        if not ran(value) or not self.check_tensor(value):
+            return False
+        if tuple(value.shape) != tuple(shape) and tuple(value.shape) in (known_shapes or {}):
+            self.fail(*known_shapes[tuple(value.shape)])  # type: ignore[index]
+            return False
+        return self.check_shape(value, shape, what, hint=hint)
+
+    def check_pair(
+        self, value: Any, first: str, second: str, *, hint: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The learner's function returned a pair of tensors ``(first, second)``: the pair, else None."""
+        if not ran(value) or not self.check(
+            isinstance(value, tuple) and len(value) == 2,
+            f"returns a pair ({first}, {second})",
+            failure=f"expected a pair ({first}, {second}), got {type(value).__name__}",
+            hint=hint or f"end with `return {first}, {second}`",
+        ):
+            return None
+        a, b = value
+        if not (self.check_tensor(a, first) and self.check_tensor(b, second)):
+            return None
+        return a, b
+
     def name_mistake(
         self,
-        value: torch.Tensor,
-        mistakes: dict[str, torch.Tensor],
+        value: Any,
+        mistakes: dict[str, Any],
         *,
-        otherwise: str,
-        atol: float = 1e-6,
+        otherwise: str | None = None,
+        atol: float = 1e-5,
     ) -> None:
         """Give the last failed check the hint of the known mistake ``value`` reproduces.
 
         ``mistakes`` maps a hint that names a mistake to what that mistake computes on the checker's
-        case; when none matches, the hint is ``otherwise``.
+        case (:func:`matching_mistake`); when none matches, the hint is ``otherwise``, or the failed
+        check's own hint when ``otherwise`` is None. Every checker reads: compute the reference,
+        compare (a check), and when it fails, name the mistake::
+
+            if not fb.check_close(got, expected, "the gains", hint="take a product over time"):
+                fb.name_mistake(got, {"you took a sum over time": f.sum(dim=0)})
         """
         if not self.lines or self.lines[-1][0]:
-            raise ValueError("name_mistake explains a failed check: call it right after one")
-        hint = matching_mistake(value, mistakes, atol=atol) or otherwise
-        self.lines[-1] = (False, self.lines[-1][1], hint)
+            raise ValueError(
+                "name_mistake explains a failed check: call it right after one "
+                "(`if not fb.check_close(...): fb.name_mistake(...)`)"
+            )
+        _, message, own_hint = self.lines[-1]
+        hint = matching_mistake(value, mistakes, atol=atol) or otherwise or own_hint
+        self.lines[-1] = (False, message, hint)
 
     def __str__(self) -> str:
         n_ok = sum(ok for ok, _, _ in self.lines)
@@ -165,24 +218,63 @@ class Feedback:
 NOT_RUN = _NOT_RUN
 
 
-def same_tensor(value: object, expected: torch.Tensor, atol: float = 1e-5) -> bool:
-    """Whether a learner's ``value`` is a tensor equal to ``expected`` (same shape, within ``atol``)."""
-    return (
-        isinstance(value, torch.Tensor)
-        and value.shape == expected.shape
-        and bool(torch.allclose(value.detach().double(), expected.detach().double(), atol=atol))
-    )
+def max_difference(value: object, expected: object) -> float:
+    """The largest absolute difference between a learner's ``value`` and ``expected``.
+
+    ``expected`` is a tensor, a number, or a tuple of them (compared item by item). The result is
+    ``inf`` when the two cannot be compared (not a tensor, another shape, another length) and
+    ``nan`` when ``value`` holds NaN, so ``max_difference(...) <= atol`` is never true by accident.
+
+    >>> max_difference(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.5]))
+    0.5
+    >>> max_difference(torch.ones(2), torch.ones(3))
+    inf
+    """
+    if isinstance(expected, tuple | list):
+        if not isinstance(value, tuple | list) or len(value) != len(expected):
+            return math.inf
+        diffs = [max_difference(v, e) for v, e in zip(value, expected, strict=True)]
+        return math.nan if any(math.isnan(d) for d in diffs) else max(diffs, default=0.0)
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(value, torch.Tensor) or value.shape != expected.shape:
+            return math.inf
+        if value.numel() == 0:
+            return 0.0
+        a = value.detach().double()
+        b = expected.detach().to(device=value.device, dtype=torch.float64)
+        return (a - b).abs().max().item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return math.inf
+    return abs(float(value) - float(expected))  # type: ignore[arg-type]
 
 
-def matching_mistake(
-    value: object, mistakes: dict[str, torch.Tensor], *, atol: float = 1e-5
-) -> str | None:
+def matches(value: object, expected: object, *, atol: float = 1e-5) -> bool:
+    """Whether a learner's ``value`` is ``expected``, to ``atol``: the one comparison of every checker.
+
+    ``expected`` is a tensor (``value`` must be a tensor of the same shape), a number, or a tuple of
+    them such as ``(h, c)``.
+
+    >>> matches(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-7]))
+    True
+    >>> matches((torch.zeros(2), 3), (torch.zeros(2), 3.5))
+    False
+    """
+    return max_difference(value, expected) <= atol
+
+
+def matching_mistake(value: object, mistakes: dict[str, Any], *, atol: float = 1e-5) -> str | None:
     """The hint of the first known mistake whose result ``value`` reproduces, else ``None``.
 
     ``mistakes`` maps a hint that names a mistake to what that mistake computes on the checker's
-    case: the one way every checker names the mistake a learner made.
+    case (anything :func:`matches` compares): the one way every checker names the mistake a
+    learner made.
+
+    >>> matching_mistake(torch.ones(2), {"you summed": torch.full((2,), 2.0), "ones": torch.ones(2)})
+    'ones'
     """
-    return next((hint for hint, wrong in mistakes.items() if same_tensor(value, wrong, atol)), None)
+    return next(
+        (hint for hint, wrong in mistakes.items() if matches(value, wrong, atol=atol)), None
+    )
 
 
 def ran(value: Any) -> bool:
@@ -194,17 +286,13 @@ def checker(fn: F) -> F:
     """Decorate an exercise checker so it leaves every random generator as it found it.
 
     Checkers seed their own test models (``torch.manual_seed`` inside is fine); Python's ``random``,
-    NumPy's global generator and PyTorch's CPU and CUDA generators are restored on return.
+    NumPy's global generator and PyTorch's CPU and CUDA generators are restored on return
+    (:func:`~course_utils.seeding.rng_restored`).
     """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002
-        try:
-            with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
-                return fn(*args, **kwargs)
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)  # noqa: NPY002
+        with rng_restored():
+            return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -10,7 +10,7 @@ is the "connectivity" picture of Distill's *Visualizing memorization in RNNs*: i
 orders of magnitude from the last step back to the first, early inputs barely reach the output and the
 model cannot learn from them. The functions here compute that profile for **any** model that maps a
 float tensor ``(B, T, F)`` to outputs (LSTM stacks, attention models, anything); the plots live in
-:mod:`course_utils.attention_plots`.
+:mod:`course_utils.gradient_plots`.
 
 Shapes: ``B`` examples, ``T`` time steps, ``F`` input features.
 """

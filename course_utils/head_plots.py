@@ -22,25 +22,17 @@ from matplotlib.ticker import FixedFormatter
 from .plots import heatmap, heatmap_grid, to_numpy
 from .style import LINE_COLORS, WEIGHTS_CMAP, styled
 
-__all__ = ["lengths_from_mask", "crop", "plot_head", "plot_heads", "head_explorer"]
+__all__ = ["crop", "plot_head", "plot_heads", "head_explorer"]
 
 KEY_LABEL = "key (attended to)"
 QUERY_LABEL = "query (attending)"
-
-
-def lengths_from_mask(key_padding_mask) -> list[int]:
-    """Real lengths from a boolean key padding mask ``(N, S)`` (True at padding)."""
-    mask = to_numpy(key_padding_mask).astype(bool)
-    if mask.ndim != 2:
-        raise ValueError(f"key_padding_mask must be (N, S), got shape {mask.shape}")
-    return [int(n) for n in (~mask).sum(axis=1)]
 
 
 def crop(weights, length: int | None = None, *, query_length: int | None = None) -> np.ndarray:
     """Cut padding off ``(..., L, S)`` weights: keep the first ``length`` keys and queries.
 
     For self-attention (``L == S``) the queries are cropped with the keys unless ``query_length``
-    says otherwise. Trailing padding is assumed (as :func:`~course_utils.mha_models.padding_mask`).
+    says otherwise. Trailing padding is assumed (as :func:`~course_utils.masks.padding_mask`).
     """
     w = to_numpy(weights)
     if w.ndim < 2:
@@ -223,7 +215,9 @@ def head_explorer(
     if lengths is not None and key_padding_mask is not None:
         raise ValueError("give lengths or key_padding_mask, not both")
     if key_padding_mask is not None:
-        lengths = lengths_from_mask(key_padding_mask)
+        from .masks import lengths_from_padding_mask
+
+        lengths = lengths_from_padding_mask(key_padding_mask).tolist()
     lengths = [n_k] * n_examples if lengths is None else [int(n) for n in lengths]
     if len(lengths) != n_examples:
         raise ValueError(f"got {len(lengths)} lengths for {n_examples} examples")

@@ -25,6 +25,7 @@ Methods (each replaces the [CLS] vector of layer ``k`` by a *baseline* ``b_k``, 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -197,34 +198,63 @@ def _prepare(
     return targets, layer_baseline(reference, x, baseline), _score_fn(model, targets)
 
 
-def _score_fn(model: nn.Module, targets: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    return lambda feats: target_log_odds(model(feats), targets)
+def _score_fn(model: nn.Module, targets: torch.Tensor) -> Callable[..., torch.Tensor]:
+    """``score(feats, rows)``: the target log-odds of ``feats``, whose rows are the examples ``rows``
+    (default: every example, in order)."""
+    return lambda feats, rows=slice(None): target_log_odds(model(feats), targets[rows])
 
 
-@torch.no_grad()
-def ablation_importance(
-    model: nn.Module,
-    x: torch.Tensor,
-    targets: torch.Tensor | None = None,
-    *,
-    reference: torch.Tensor | None = None,
-    baseline: str | torch.Tensor = "mean",
-) -> LayerImportance:
-    """Replace one layer's [CLS] by its baseline and measure the drop in target log-odds.
-
-    Exact for "this layer alone is removed", but blind to redundancy: if two layers carry the same
-    information, removing either one costs little although together they matter.
-
+_BASELINE_ARGS = """
     Args:
         model: ``cls_per_layer (N, L+1, H) -> logits (N, C)``, in eval mode.
         x: features to explain ``(N, L+1, H)``.
         targets: class explained per example; ``None`` uses the model's prediction.
         reference: features whose mean is the baseline (e.g. the training split).
+        baseline: ``"mean"`` (of ``reference``), ``"zero"``, or a tensor ``(L+1, H)``.
+"""
 
-    Returns:
-        :class:`LayerImportance` with ``scores[i, k] = s(x_i) - s(x_i, layer k ablated)``.
+
+def _baseline_method(compute: Callable[..., LayerImportance]) -> Callable[..., LayerImportance]:
+    """The public form of a method that compares ``x`` with a baseline ``b``: one signature for all.
+
+    ``compute(x, base, score, **options)`` gets the checked features, the baseline ``(L+1, H)``, the
+    score function of :func:`_score_fn` and its own keyword-only options (which the public signature
+    lists after ``baseline``).
     """
-    targets, base, score = _prepare(model, x, targets, reference, baseline)
+
+    def method(
+        model: nn.Module,
+        x: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        reference: torch.Tensor | None = None,
+        baseline: str | torch.Tensor = "mean",
+        **options,
+    ) -> LayerImportance:
+        _, base, score = _prepare(model, x, targets, reference, baseline)
+        return compute(x, base, score, **options)
+
+    own = inspect.signature(method).parameters.values()
+    extra = inspect.signature(compute).parameters.values()
+    method.__signature__ = inspect.signature(method).replace(
+        parameters=[p for p in own if p.kind != p.VAR_KEYWORD]
+        + [p for p in extra if p.kind == p.KEYWORD_ONLY]
+    )
+    method.__name__ = method.__qualname__ = compute.__name__
+    method.__module__ = compute.__module__
+    method.__doc__ = (compute.__doc__ or "") + _BASELINE_ARGS
+    return method
+
+
+@_baseline_method
+@torch.no_grad()
+def ablation_importance(x, base, score) -> LayerImportance:
+    """Replace one layer's [CLS] by its baseline and measure the drop in target log-odds.
+
+    Exact for "this layer alone is removed", but blind to redundancy: if two layers carry the same
+    information, removing either one costs little although together they matter:
+    ``scores[i, k] = s(x_i) - s(x_i, layer k ablated)``.
+    """
     full = score(x)  # (N,)
     columns = []
     for k in range(x.shape[1]):
@@ -292,34 +322,21 @@ def _gradients(score: Callable[[torch.Tensor], torch.Tensor], points: torch.Tens
     return grad
 
 
-def gradient_x_input(
-    model: nn.Module,
-    x: torch.Tensor,
-    targets: torch.Tensor | None = None,
-    *,
-    reference: torch.Tensor | None = None,
-    baseline: str | torch.Tensor = "mean",
-) -> LayerImportance:
+@_baseline_method
+def gradient_x_input(x, base, score) -> LayerImportance:
     """First-order estimate of the ablation: ``sum_h (x - b) * ds/dx`` per layer, one backward pass.
 
     Cheap and per example, but local: where the model saturates (a confident prediction) the gradient
     is small even for a layer whose removal would change a lot.
     """
-    _, base, score = _prepare(model, x, targets, reference, baseline)
     grad = _gradients(score, x)  # (N, L+1, H)
     scores = ((x - base) * grad).sum(dim=-1)  # (N, L+1)
     return LayerImportance("gradient x input", scores, layer_names(x.shape[1]))
 
 
+@_baseline_method
 def integrated_gradients(
-    model: nn.Module,
-    x: torch.Tensor,
-    targets: torch.Tensor | None = None,
-    *,
-    reference: torch.Tensor | None = None,
-    baseline: str | torch.Tensor = "mean",
-    steps: int = 32,
-    batch_size: int = 2048,
+    x, base, score, *, steps: int = 32, batch_size: int = 2048
 ) -> LayerImportance:
     """Integrated gradients (Sundararajan et al., 2017) summed per layer.
 
@@ -328,14 +345,13 @@ def integrated_gradients(
     add up to ``s(x) - s(b)`` up to the discretisation error, recorded as ``meta["completeness_gap"]``
     (the largest gap over examples).
 
-    Args:
+    Options:
         steps: points on the path (more: a smaller completeness gap).
         batch_size: rows (step x example pairs) per backward pass; memory is about
             ``batch_size * (L+1) * H`` floats plus the model's activations.
     """
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    targets, base, score = _prepare(model, x, targets, reference, baseline)
     alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps  # midpoints
     delta = x - base  # (N, L+1, H)
     n = len(x)
@@ -346,7 +362,7 @@ def integrated_gradients(
     for chunk in rows.split(batch_size):
         step, example = chunk // n, chunk % n
         points = base + alphas[step].view(-1, 1, 1) * delta[example]  # (rows, L+1, H)
-        grad = _gradients(_score_fn(model, targets[example]), points)
+        grad = _gradients(lambda p, example=example: score(p, example), points)
         total.index_add_(0, example, grad)
     scores = (delta * total / steps).sum(dim=-1)  # (N, L+1)
     with torch.no_grad():

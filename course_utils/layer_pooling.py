@@ -35,7 +35,7 @@ __all__ = [
     "embedding_cls_spread",
     "LayerStandardizer",
     "shuffle_layers",
-    "POOLINGS",
+    "LAYER_POOLINGS",
     "LSTM_POOLINGS",
     "make_classifier",
 ]
@@ -266,7 +266,7 @@ class PooledClassifier(nn.Module):
 
 
 #: The strategies compared in notebook 09, by display name.
-POOLINGS: tuple[str, ...] = (
+LAYER_POOLINGS: tuple[str, ...] = (
     "seed LSTMPooling",
     "BiLSTM final states",
     "last-layer CLS",
@@ -274,7 +274,7 @@ POOLINGS: tuple[str, ...] = (
     "scalar mix",
 )
 #: The strategies that pool with an LSTM (they get a linear head, as in the seed).
-LSTM_POOLINGS: tuple[str, ...] = POOLINGS[:2]
+LSTM_POOLINGS: tuple[str, ...] = LAYER_POOLINGS[:2]
 
 
 def make_classifier(
@@ -287,7 +287,7 @@ def make_classifier(
     dropout: float = 0.1,
     head_hidden: int | None = None,
 ) -> PooledClassifier:
-    """Build one of :data:`POOLINGS` with a head (the same settings for every strategy).
+    """Build one of :data:`LAYER_POOLINGS` with a head (the same settings for every strategy).
 
     Args:
         head_hidden: ``None``: a linear head; an int: an MLP head of that width (see

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+__all__ = ["DEFAULT_SEED", "rng_restored", "seed_everything", "seeded"]
+
 DEFAULT_SEED = 0
 
 
@@ -27,19 +29,50 @@ def seed_everything(seed: int = DEFAULT_SEED) -> int:
 
 
 @contextlib.contextmanager
-def seeded(seed: int = DEFAULT_SEED) -> Iterator[torch.Generator]:
-    """Run a block with all generators seeded, then restore their previous states.
+def rng_restored() -> Iterator[None]:
+    """Run a block, then put every generator back as it was: Python's ``random``, NumPy's global
+    generator, PyTorch's CPU generator and the generator of every visible CUDA device.
 
-    Yields a ``torch.Generator`` seeded with ``seed`` for code that takes one explicitly. Useful in
-    library code (data generators) that must be reproducible without disturbing the caller's stream.
+    The one save/restore of the course: :func:`seeded` and the exercise checkers
+    (:func:`~course_utils.feedback.checker`) use it, so code inside may draw or reseed freely and the
+    caller's next draw is the one it would have made anyway.
+
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> with rng_restored():
+    ...     _ = torch.manual_seed(123)
+    ...     _ = torch.rand(5)
+    >>> first = torch.rand(1)
+    >>> _ = torch.manual_seed(0)
+    >>> bool(torch.equal(first, torch.rand(1)))
+    True
     """
     py_state = random.getstate()
     np_state = np.random.get_state()  # noqa: NPY002
-    torch_state = torch.random.get_rng_state()
+    cuda = range(torch.cuda.device_count()) if torch.cuda.is_available() else []
     try:
-        seed_everything(seed)
-        yield torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng(devices=cuda):  # CPU and the listed CUDA devices
+            yield
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)  # noqa: NPY002
-        torch.random.set_rng_state(torch_state)
+
+
+@contextlib.contextmanager
+def seeded(seed: int = DEFAULT_SEED) -> Iterator[torch.Generator]:
+    """Run a block with all generators seeded (as :func:`seed_everything`), then restore them all.
+
+    Yields a ``torch.Generator`` seeded with ``seed`` for code that takes one explicitly. Useful in
+    library code (data generators) that must be reproducible without disturbing the caller's stream.
+    Python's, NumPy's, PyTorch's CPU and every CUDA device's states are restored on exit.
+
+    >>> import torch
+    >>> with seeded(7) as g:
+    ...     a = torch.rand(2, generator=g)
+    >>> with seeded(7) as g:
+    ...     bool(torch.equal(a, torch.rand(2, generator=g)))
+    True
+    """
+    with rng_restored():
+        seed_everything(seed)
+        yield torch.Generator().manual_seed(seed)

@@ -1,4 +1,4 @@
-"""A generated market-news sentiment set (seeded, no download) where word order matters.
+"""The grammar of a generated market-news sentiment set (seeded, no download) where word order matters.
 
 Sentences are short market-news lines built from clauses such as "profits did not fall" or "debt rose
 sharply", labelled by rule:
@@ -14,16 +14,14 @@ So a bag of words is not enough: "profits rose, but costs rose sharply" and "cos
 profits rose" hold the same words and have opposite labels. Every sentence also records its *kind*
 (``plain``, ``negation``, ``contrast``, ``intensity``) so a notebook can report accuracy per kind.
 
-Labels: ``0`` = negative, ``1`` = positive.
+Labels: ``0`` = negative, ``1`` = positive. The data set split for training is
+:func:`course_utils.tasks.sentiment_task`; this module is the grammar that makes its sentences.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-
-import torch
+from dataclasses import dataclass
 
 #: Subjects that are good news when they go up (+1) or when they go down (-1).
 SUBJECTS: dict[str, int] = {
@@ -103,23 +101,6 @@ class Clause:
     strength: int  # 0 slightly/modestly, 1 no adverb, 2 sharply/strongly
 
 
-@dataclass
-class SentenceSplits:
-    """Train / validation / test sentences, each as ``(texts, labels)``.
-
-    ``labels`` are ``int64`` tensors of shape ``(N,)``: 0 = negative, 1 = positive. ``kinds`` holds,
-    per split, the kind of every sentence (``plain``, ``negation``, ``contrast``, ``intensity``).
-    """
-
-    train: tuple[list[str], torch.Tensor]
-    val: tuple[list[str], torch.Tensor]
-    test: tuple[list[str], torch.Tensor]
-    kinds: dict[str, list[str]] = field(default_factory=dict)
-
-    def sizes(self) -> dict[str, int]:
-        return {"train": len(self.train[0]), "val": len(self.val[0]), "test": len(self.test[0])}
-
-
 def make_clause(
     rng: random.Random, *, negated: bool | None = None, strength: int | None = None
 ) -> Clause:
@@ -191,97 +172,3 @@ def make_sentence(rng: random.Random, kind: str) -> tuple[str, int]:
         text = f"{text} {rng.choice(PERIODS)}"
     text = text[0].upper() + text[1:] + "."
     return text, int(sentiment > 0)
-
-
-def make_sentiment_dataset(
-    n: int = 3000,
-    *,
-    seed: int = 0,
-    fractions: tuple[float, float] = (0.7, 0.15),
-    kind_weights: Sequence[float] = (0.2, 0.2, 0.35, 0.25),
-    balanced: bool = False,
-) -> SentenceSplits:
-    """``n`` distinct market-news sentences with rule-made labels, split train / val / test.
-
-    Args:
-        n: number of sentences (all distinct), at least 20.
-        seed: the only source of randomness; the same seed gives the same sentences and splits.
-        fractions: train and validation shares; the test split gets the rest.
-        kind_weights: how often each kind in :data:`KINDS` is drawn.
-        balanced: ``True`` makes every kind half positive, half negative, in every split (up to one
-            sentence per kind and label): sentences whose label the kind already has enough of are
-            redrawn, and each (kind, label) group is spread evenly over the splits. Always-predict-
-            the-majority then scores about 0.5 overall and per kind. ``False`` (default) keeps the
-            labels the rules give (the positive share differs by kind and by split).
-
-    Returns:
-        :class:`SentenceSplits` with ``(texts, labels)`` per split and the kind of every sentence.
-    """
-    if not isinstance(n, int) or n < 20:
-        raise ValueError(f"n must be an int of at least 20, got {n!r}")
-    f_train, f_val = fractions
-    if not (0 < f_train < 1 and 0 < f_val < 1 and f_train + f_val < 1):
-        raise ValueError(f"fractions must be two shares summing to less than 1, got {fractions}")
-    if len(kind_weights) != len(KINDS):
-        raise ValueError(
-            f"kind_weights needs {len(KINDS)} weights for {KINDS}, got {len(kind_weights)}"
-        )
-    rng = random.Random(seed)
-    seen: set[str] = set()
-    texts: list[str] = []
-    labels: list[int] = []
-    kinds: list[str] = []
-    wanted = dict.fromkeys(KINDS, 1)  # balanced: the label each kind takes next (alternating)
-    while len(texts) < n:
-        kind = rng.choices(KINDS, weights=kind_weights)[0]
-        text, label = make_sentence(rng, kind)
-        if text in seen or (balanced and label != wanted[kind]):
-            continue
-        seen.add(text)
-        texts.append(text)
-        labels.append(label)
-        kinds.append(kind)
-        wanted[kind] = 1 - label
-    if balanced:
-        order = _stratified_order(rng, list(zip(kinds, labels, strict=True)))
-    else:
-        order = list(range(n))
-        rng.shuffle(order)
-    n_train, n_val = int(n * f_train), int(n * f_val)
-    cuts = {
-        "train": order[:n_train],
-        "val": order[n_train : n_train + n_val],
-        "test": order[n_train + n_val :],
-    }
-    if balanced:  # contiguous cuts of a stratified order: shuffle inside each split
-        for idx in cuts.values():
-            rng.shuffle(idx)
-    parts = {
-        name: ([texts[i] for i in idx], torch.tensor([labels[i] for i in idx], dtype=torch.int64))
-        for name, idx in cuts.items()
-    }
-    return SentenceSplits(
-        train=parts["train"],
-        val=parts["val"],
-        test=parts["test"],
-        kinds={name: [kinds[i] for i in idx] for name, idx in cuts.items()},
-    )
-
-
-def _stratified_order(rng: random.Random, groups: list[tuple[str, int]]) -> list[int]:
-    """An order of ``range(len(groups))`` in which every group is spread evenly from start to end.
-
-    Member ``j`` of a group of size ``m`` gets the key ``(j + u) / m`` (``u`` one random offset per
-    group, members shuffled first), and the items are sorted by key: any contiguous cut of the
-    order then holds each group's share of it, up to one item per group.
-    """
-    members: dict[tuple[str, int], list[int]] = {}
-    for i, g in enumerate(groups):
-        members.setdefault(g, []).append(i)
-    keyed = []
-    for g in sorted(members):
-        idx = members[g]
-        rng.shuffle(idx)
-        u = rng.random()
-        keyed += [((j + u) / len(idx), rng.random(), i) for j, i in enumerate(idx)]
-    return [i for *_, i in sorted(keyed)]

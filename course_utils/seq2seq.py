@@ -18,7 +18,6 @@ Shapes: ``B`` batch, ``S`` source length, ``T`` target length, ``H`` ``hidden_si
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,16 +26,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .masks import lengths_to_mask
+
 __all__ = [
     "BahdanauAttention",
     "Seq2SeqAttention",
     "Seq2SeqOutput",
     "SeedBahdanauModel",
-    "alignment_accuracy",
-    "with_uniform_attention",
     "greedy_step",
-    "lengths_to_mask",
-    "majority_task",
     "reverse_positions",
     "sequence_accuracy",
     "sequence_loss",
@@ -53,17 +50,6 @@ def _expect_ndim(name: str, tensor: torch.Tensor, ndim: int, layout: str) -> Non
         raise ValueError(
             f"expected {name} of shape {layout} ({ndim}-D), got shape {tuple(tensor.shape)}"
         )
-
-
-def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """``(B,)`` lengths -> ``(B, max_len)`` bool mask, ``True`` on real steps, ``False`` on padding."""
-    if lengths.ndim != 1:
-        raise ValueError(f"expected lengths of shape (batch,), got {tuple(lengths.shape)}")
-    if len(lengths) and (int(lengths.min()) < 1 or int(lengths.max()) > max_len):
-        raise ValueError(
-            f"lengths must lie in [1, {max_len}], got {int(lengths.min())}..{int(lengths.max())}"
-        )
-    return torch.arange(max_len, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
 
 class BahdanauAttention(nn.Module):
@@ -197,8 +183,9 @@ class Seq2SeqAttention(nn.Module):
             decoder step gets the mean of the (real) encoder outputs as its context. This is the
             baseline of Wiegreffe & Pinter (2019), a model *trained* with uniform attention, the
             rival for "attention lets the model weigh the importance of ...". (Swapping uniform
-            weights into a model trained with learned ones, :func:`with_uniform_attention`, is a
-            post-hoc ablation: it shows dependence, not that focusing helps.)
+            weights into a model trained with learned ones,
+            :func:`course_utils.controls.with_uniform_attention`, is a post-hoc ablation: it shows
+            dependence, not that focusing helps.)
 
     Inputs of ``forward(source, decoder_inputs, source_lengths=None)`` (teacher forcing):
         - **source** ``(B, S)`` ids or ``(B, S, input_size)`` values.
@@ -431,27 +418,6 @@ class Seq2SeqAttention(nn.Module):
         return self._finish(outputs, weights)
 
 
-def with_uniform_attention(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose every :class:`BahdanauAttention` gives uniform weights.
-
-    The score vector ``v`` is set to zero, so every score is 0 and the softmax
-    spreads the weight evenly over the (real, unmasked) source steps. Everything else is the trained
-    model. This is a **post-hoc ablation**: a large loss shows that this trained model depends on its
-    weights, not that focusing is needed for the task (a model *trained* with uniform attention,
-    ``Seq2SeqAttention(..., uniform_attention=True)``, may do as well: Wiegreffe & Pinter, 2019).
-    ``model`` is untouched.
-    """
-    found = [m for m in model.modules() if isinstance(m, BahdanauAttention)]
-    if not found:
-        raise ValueError(f"{type(model).__name__} has no BahdanauAttention module to make uniform")
-    uniform = copy.deepcopy(model)
-    with torch.no_grad():
-        for module in uniform.modules():
-            if isinstance(module, BahdanauAttention):
-                module.v.weight.zero_()
-    return uniform
-
-
 def shift_right(target: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
     """Teacher-forcing decoder inputs: ``[start, y_0, ..., y_{T-2}]`` for target ``(B, T)``.
 
@@ -506,36 +472,6 @@ def sequence_accuracy(outputs: torch.Tensor, target: torch.Tensor) -> float:
     return (outputs.argmax(-1) == target).all(dim=1).float().mean().item()
 
 
-def majority_task(
-    n: int, seq_len: int, *, noise: float = 0.0, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A symbol task where every source step matters equally: which of two symbols is the majority.
-
-    Each source step is symbol 1 or 2 (0 stays free for padding); the target is one step, the more
-    frequent symbol. Every step counts the same, so the mean of the encoder outputs (what uniform
-    attention hands the decoder) is all a model needs: the control task for "attention lets a model
-    weigh the importance of the input steps", where the uniform-attention rival should lose nothing.
-
-    ``noise`` flips each label to the other symbol with that probability, independently of the
-    source: the best possible error (the Bayes rate) is then exactly ``noise``, so a control task has
-    headroom (no model reaches 0) and a known floor that no model can beat.
-
-    Returns ``source (n, seq_len)`` and ``target (n, 1)``, both ``int64``. ``seq_len`` must be odd
-    (no ties).
-    """
-    if n < 1 or seq_len < 1 or seq_len % 2 == 0:
-        raise ValueError(f"need n >= 1 and an odd seq_len (no ties), got n={n}, seq_len={seq_len}")
-    if not 0 <= noise < 0.5:
-        raise ValueError(f"noise is a flip probability below 0.5, got {noise}")
-    gen = torch.Generator().manual_seed(seed)
-    source = torch.randint(1, 3, (n, seq_len), generator=gen)
-    target = torch.where(2 * (source == 2).sum(dim=1) > seq_len, 2, 1)  # (n,)
-    if noise > 0:
-        flip = torch.rand(n, generator=gen) < noise
-        target = torch.where(flip, 3 - target, target)  # 1 <-> 2
-    return source, target.unsqueeze(1)  # (n, S), (n, 1)
-
-
 @torch.no_grad()
 def symbol_errors(model: Seq2SeqAttention, data: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Greedy decoding of ``(source, target)``: each sequence's share of wrong symbols, ``(N,)``.
@@ -550,20 +486,6 @@ def symbol_errors(model: Seq2SeqAttention, data: tuple[torch.Tensor, torch.Tenso
 def reverse_positions(seq_len: int) -> torch.Tensor:
     """Where decoder step ``t`` should look when reversing: source step ``seq_len - 1 - t``."""
     return torch.arange(seq_len - 1, -1, -1)
-
-
-def alignment_accuracy(attention: torch.Tensor, expected: torch.Tensor) -> float:
-    """Share of decoder steps whose most-attended source step is the expected one.
-
-    Args:
-        attention: ``(B, T, S)`` or ``(T, S)`` weights.
-        expected: ``(T,)`` or ``(B, T)`` source positions, e.g. :func:`reverse_positions`.
-    """
-    if attention.ndim == 2:
-        attention = attention.unsqueeze(0)  # (T, S) -> (1, T, S)
-    _expect_ndim("attention", attention, 3, "(batch, target_len, source_len)")
-    expected = expected.to(attention.device).expand(attention.shape[:2])  # (B, T)
-    return (attention.argmax(-1) == expected).float().mean().item()
 
 
 # -- the seed's wiring (seed 001, example 3), ported line by line to PyTorch ----------------------

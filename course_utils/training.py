@@ -9,18 +9,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from .device import pick_device
+from .seeding import seed_everything
 
 Batch = Sequence[torch.Tensor]
 #: ``step(model, batch) -> (outputs, targets)``: how one batch goes through the model.
 StepFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, torch.Tensor]]
 #: ``metric(outputs, targets) -> float``: a number to track per epoch (higher or lower is up to you).
 MetricFn = Callable[[torch.Tensor, torch.Tensor], float]
+M = TypeVar("M", bound=nn.Module)
+R = TypeVar("R")
 
 
 @dataclass
@@ -220,3 +224,53 @@ def _epoch_bar(epochs: int, desc: str, progress: bool):
     from .progress import progress_bar  # leaves no frozen bar in a saved notebook
 
     return progress_bar(range(epochs), desc=desc)
+
+
+class Fitted(NamedTuple, Generic[M, R]):
+    """What :func:`fit` returns: the trained model and what its trainer returned (its history)."""
+
+    model: M
+    history: R
+
+
+def fit(
+    build: Callable[[], M],
+    train_data: Dataset | Sequence[torch.Tensor],
+    *,
+    seed: int,
+    init: int | None = None,
+    trainer: Callable[..., R] = train,
+    **kwargs: Any,
+) -> Fitted[M, R]:
+    """Seed everything with ``seed``, build a model, train it with the same seed: one seeded run.
+
+    The initial weights and the batch order both come from ``seed``, so a comparison at several
+    seeds cannot forget to reseed before a build. ``build`` makes the model (``lambda: Model(...)``),
+    called right after :func:`~course_utils.seeding.seed_everything`; ``trainer`` is called as
+    ``trainer(model, train_data, seed=seed, **kwargs)``: :func:`train` (default),
+    :func:`~course_utils.early_stopping.train_early_stopping` or
+    :func:`~course_utils.early_stopping.train_to_plateau` (pass ``val_data=`` for those).
+    ``init`` seeds the initial weights instead of ``seed`` (a twin run: other initial weights, the
+    same data and batch order).
+
+    Returns ``Fitted(model, history)``; unpack it as ``model, history = fit(...)``.
+
+    >>> from torch import nn
+    >>> data = (torch.randn(32, 3), torch.randn(32))
+    >>> def run(seed):
+    ...     build = lambda: nn.Sequential(nn.Linear(3, 1), nn.Flatten(0))
+    ...     return fit(build, data, seed=seed, loss_fn=nn.functional.mse_loss, epochs=2,
+    ...                device="cpu", progress=False)
+    >>> run(1).history.train_loss == run(1).history.train_loss
+    True
+    """
+    if isinstance(build, nn.Module) or not callable(build):
+        raise TypeError(
+            "fit needs a function that builds the model (e.g. lambda: Model(...)), so its initial "
+            f"weights come from seed; got {type(build).__name__}"
+        )
+    seed_everything(seed if init is None else init)
+    model = build()
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"build() must return an nn.Module, got {type(model).__name__}")
+    return Fitted(model, trainer(model, train_data, seed=seed, **kwargs))

@@ -124,7 +124,8 @@ class FigureExplorer(widgets.VBox):
     Example:
         >>> ex = FigureExplorer(lambda fig, k: fig.add_subplot().plot(range(k)),
         ...                     {"k": widgets.IntSlider(value=3, min=1, max=9)})
-        >>> ex  # doctest: +SKIP   (the last value of a cell: shows the live widget, or its PNG)
+        >>> ex  # doctest: +SKIP
+        <the last value of a cell shows the live widget, or its PNG>
     """
 
     def __init__(

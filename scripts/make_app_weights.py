@@ -39,7 +39,7 @@ from course_utils.early_stopping import train_early_stopping
 from course_utils.encoders import encode, load_encoder
 from course_utils.layer_pooling import make_classifier
 from course_utils.seeding import seed_everything
-from course_utils.sentences import make_sentiment_dataset
+from course_utils.tasks import sentiment_task
 from course_utils.training import accuracy, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def _half(state: dict) -> dict:
 def main(n_sentences: int = 1200, seed: int = 0, out: Path = OUT) -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     start = time.perf_counter()
-    data = make_sentiment_dataset(n_sentences, seed=seed)
+    data = sentiment_task(n_sentences, seed=seed)
     encoder = load_encoder()
     feats = {
         s: encode(encoder, getattr(data, s)[0], progress=False) for s in ("train", "val", "test")
@@ -78,7 +78,7 @@ def main(n_sentences: int = 1200, seed: int = 0, out: Path = OUT) -> None:
         device="cpu",
         progress=False,
     )
-    pool_data = make_sentiment_dataset(
+    pool_data = sentiment_task(
         POOL_DATA["n"],
         seed=seed,
         kind_weights=POOL_DATA["kind_weights"],

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test of the course. Two jobs run side by side (the notebooks train on one thread each, so two
 # cores halve the wall time and the numbers do not change):
-#   job 1: ruff lint and format check; unit tests of course_utils; exercise-checker contracts; the
-#          committed state of the notebooks; papermill runs with small parameters; the browser test;
+#   job 1: ruff lint and format check; the >>> examples in course_utils' docstrings (doctests); unit
+#          tests of course_utils; exercise-checker contracts; the committed state of the notebooks;
+#          papermill runs with small parameters; the browser test;
 #          nbval over every notebook (cells marked NBVAL_CHECK_OUTPUT must print what is committed),
 #          then nbval again with ATEN_CPU_CAPABILITY=default (the kernels of a CPU without AVX2).
 #   job 2: every notebook run at SEED 1 and at SEED 2 with its full parameters must print the same
@@ -31,6 +32,8 @@ if [ -z "${COURSE_SKIP_SEEDS:-}" ]; then
 fi
 
 status=0
+echo "== job 1: doctests (every >>> example in course_utils runs and prints what it shows)"
+"${PYTEST[@]}" --doctest-modules course_utils -q || status=$?
 echo "== job 1: unit tests, notebook runs, browser test, nbval"
 "${PYTEST[@]}" tests notebooks -m "not seeds" "${NBVAL[@]}" --durations=15 "$@" || status=$?
 echo "== job 1: nbval again with ATEN_CPU_CAPABILITY=default (another CPU's float kernels)"

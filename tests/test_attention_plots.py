@@ -1,4 +1,4 @@
-"""Attention and gradient pictures: padding removed, shared scales, labelled axes, working widgets."""
+"""Attention pictures: padding removed, shared scales, labelled axes, working widgets."""
 
 from __future__ import annotations
 
@@ -15,16 +15,11 @@ from matplotlib.figure import Figure
 from course_utils.attention_plots import (
     RELEVANT_COLOR,
     attention_explorer,
-    gradient_explorer,
-    gradient_norm_scale,
     plot_attention_bars,
     plot_attention_weights,
-    plot_connectivity_grid,
-    plot_gradient_map,
-    plot_gradient_profiles,
     remove_padding,
 )
-from course_utils.attention_pooling import lengths_to_mask, masked_softmax
+from course_utils.masks import lengths_to_mask, masked_softmax
 from course_utils.plots import shared_norm
 from course_utils.style import STYLE
 
@@ -77,15 +72,6 @@ def test_attention_weights_plot_can_show_the_padding(batch):
     assert [seg[0][0] for seg in ends] == [5.5, 2.5, 4.5]
 
 
-def test_gradient_labels_name_what_was_differentiated():
-    fig = plot_gradient_map({"1 layer": torch.tensor([1e-3, 1e-1])})
-    assert r"\hat y" in fig.axes[-1].get_ylabel()  # the colour bar: the output, not the loss
-    fig = plot_gradient_map({"1 layer": torch.tensor([1e-3, 1e-1])}, quantity=r"\partial L")
-    assert r"\partial L" in fig.axes[-1].get_ylabel()
-    fig = plot_connectivity_grid({"1": torch.tril(torch.rand(3, 3) + 0.01)})
-    assert any(r"\sum_k h_{t,k}" in ax.get_ylabel() for ax in fig.axes)
-
-
 def test_attention_weights_plot_draws_into_given_axes(batch):
     weights, lengths, _ = batch
     from course_utils.style import new_figure
@@ -106,39 +92,6 @@ def test_attention_bars_drop_padding_and_colour_relevant_steps(batch):
     assert ax.get_ylim() == (0.0, 0.9)
     with pytest.raises(ValueError, match="length must lie"):
         plot_attention_bars(weights[0], length=9)
-
-
-def test_gradient_map_rows_are_log10_on_a_shared_scale():
-    a = {"1 layer": torch.tensor([[1e-4, 1e-2, 1.0]]), "2 layers": torch.tensor([1e-3, 1e-2, 1e-1])}
-    b = {"1 layer": torch.tensor([1e-6, 1e-3, 1.0]), "2 layers": torch.tensor([1e-5, 1e-3, 1.0])}
-    scale = gradient_norm_scale(a, b)
-    assert (scale.vmin, scale.vmax) == pytest.approx((-6.0, 0.0))
-    fig = plot_gradient_map(a, norm=scale)
-    image = fig.axes[0].images[0]
-    np.testing.assert_allclose(image.get_array(), [[-4, -2, 0], [-3, -2, -1]])
-    assert image.norm is scale
-    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["1 layer", "2 layers"]
-    with pytest.raises(ValueError, match="same number of steps"):
-        plot_gradient_map({"a": torch.ones(3), "b": torch.ones(4)})
-
-
-def test_gradient_profiles_are_log_lines_with_marks():
-    fig = plot_gradient_profiles(
-        {"1": torch.rand(4, 6) + 0.1, "2": torch.rand(6) + 0.1}, marks=[1, 4]
-    )
-    ax = fig.axes[0]
-    assert ax.get_yscale() == "log"
-    assert len(ax.lines) == 4  # two profiles, two marks
-
-
-def test_connectivity_grid_blanks_the_future_and_shares_one_scale():
-    maps = {f"{d}": torch.tril(torch.rand(5, 5) + 0.01) for d in (1, 2, 3)}
-    fig = plot_connectivity_grid(maps)
-    images = [ax.images[0] for ax in fig.axes if ax.images]
-    assert len(images) == 3
-    assert len({(im.norm.vmin, im.norm.vmax) for im in images}) == 1
-    arr = np.ma.getdata(images[0].get_array())
-    assert np.isnan(arr[np.triu_indices(5, k=1)]).all()
 
 
 def test_attention_explorer_redraws_and_notes_padding(batch):
@@ -162,36 +115,18 @@ def test_attention_explorer_redraws_and_notes_padding(batch):
         attention_explorer({"a": weights, "b": weights[:, :5]}, lengths=lengths)
 
 
-def test_explorers_draw_without_layout_warnings_under_the_course_style(batch):
+def test_attention_explorer_draws_without_layout_warnings_under_the_course_style(batch):
     weights, lengths, positions = batch
     with mpl.rc_context(STYLE), warnings.catch_warnings():
         warnings.simplefilter("error")
         ex = attention_explorer({"a": weights}, lengths=lengths, positions=positions)
-        ge = gradient_explorer(
-            {"init": {"1": torch.rand(3, 8) + 0.1}, "trained": {"1": torch.rand(3, 8)}},
-            positions=positions,
-        )
         for k in (1, 2):  # redraw() directly: a widget callback would swallow the warning
             ex.controls["example"].value = k
             ex.redraw()
-            ge.controls["example"].value = k
-            ge.redraw()
-        ge.controls["stage"].value = "trained"
-        ge.redraw()
-    assert ex.error.value == ge.error.value == ""
+    assert ex.error.value == ""
 
 
-def test_gradient_explorer_keeps_one_y_scale():
-    norms = {"init": {"1": torch.full((2, 5), 1e-6)}, "trained": {"1": torch.full((2, 5), 1e-1)}}
-    ge = gradient_explorer(norms)
-    first = ge.figure.axes[0].get_ylim()
-    ge.controls["stage"].value = "trained"
-    assert ge.figure.axes[0].get_ylim() == first
-    with pytest.raises(ValueError, match="every gradient norm is 0"):
-        gradient_explorer({"x": {"1": torch.zeros(2, 3)}})
-
-
-def test_explorers_update_their_artists_in_place(batch):
+def test_attention_explorer_updates_its_artists_in_place(batch):
     weights, lengths, positions = batch
     with mpl.rc_context(STYLE):  # the notebooks' setting, under which savefig restores a layout
         ex = attention_explorer({"a": weights}, lengths=lengths, positions=positions)
@@ -204,16 +139,6 @@ def test_explorers_update_their_artists_in_place(batch):
             bars = next(c for c in axes[0].collections if isinstance(c, LineCollection))
             assert len(bars.get_segments()) == int(lengths[k])
             assert axes[0].get_xlim() == (-0.6, int(lengths[k]) - 0.4)
-        norms = torch.rand(3, 8) + 0.1
-        ge = gradient_explorer({"init": {"1": norms}}, positions=positions)
-        line, ylim = ge.figure.axes[0].lines[0], ge.figure.axes[0].get_ylim()
-        ge.controls["example"].value = 2
-        assert ge.figure.axes[0].lines[0] is line
-        np.testing.assert_allclose(line.get_ydata(), norms[2].numpy())
-        assert [m.get_xdata()[0] for m in ge.figure.axes[0].lines[1:]] == [2, 3]
-        assert ge.figure.axes[0].get_ylim() == ylim
-    with pytest.raises(ValueError, match="same labels"):
-        gradient_explorer({"a": {"1": norms}, "b": {"2": norms}})
 
 
 def test_the_sequence_end_bar_is_in_the_legend_and_one_figure_legend_collects_all(batch):

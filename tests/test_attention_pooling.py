@@ -10,14 +10,9 @@ from course_utils.attention_pooling import (
     AdditiveAttentionPooling,
     PooledLSTM,
     SeedAttentionLayer,
-    attention_mass,
-    context_share,
-    deviation_share,
-    lengths_to_mask,
-    masked_softmax,
-    padded_adding_problem,
-    r_squared,
 )
+from course_utils.masks import lengths_to_mask
+from course_utils.tasks import padded_adding_problem
 
 
 @pytest.fixture
@@ -55,31 +50,6 @@ def test_w1_plus_w2_is_one_layer_and_v_bias_is_dead(h):
     assert (n_seed, n_pool) == (2 * (6 * 5 + 5) + 5 + 1, 6 * 5 + 5 + 5)
 
 
-def test_lengths_to_mask_and_its_errors():
-    assert lengths_to_mask(torch.tensor([2, 3]), 4).tolist() == [
-        [True, True, False, False],
-        [True, True, True, False],
-    ]
-    with pytest.raises(ValueError, match=r"lengths must lie in \[1, 4\]"):
-        lengths_to_mask(torch.tensor([0, 5]), 4)
-    with pytest.raises(ValueError, match="1-D"):
-        lengths_to_mask(torch.ones(2, 2, dtype=torch.long), 4)
-
-
-def test_masked_softmax_gives_padding_exactly_zero():
-    scores = torch.randn(3, 5)
-    mask = lengths_to_mask(torch.tensor([5, 2, 1]), 5)
-    w = masked_softmax(scores, mask)
-    assert torch.all(w[~mask] == 0)
-    torch.testing.assert_close(w.sum(dim=1), torch.ones(3))
-    torch.testing.assert_close(w[1, :2], torch.softmax(scores[1, :2], dim=0))
-    torch.testing.assert_close(masked_softmax(scores), torch.softmax(scores, dim=-1))
-    with pytest.raises(ValueError, match="at least one real"):
-        masked_softmax(scores, torch.zeros(3, 5, dtype=torch.bool))
-    with pytest.raises(ValueError, match=r"expected|got \(3, 4\)"):
-        masked_softmax(scores, mask[:, :4])
-
-
 def test_masked_pooling_of_a_padded_batch_equals_each_sequence_alone(h):
     torch.manual_seed(2)
     pool = AdditiveAttentionPooling(6)
@@ -105,7 +75,8 @@ def test_layers_reject_wrong_shapes_with_the_fix():
 def test_pooled_lstm_shapes_and_weights(pooling):
     torch.manual_seed(0)
     model = PooledLSTM(2, 8, num_layers=2, pooling=pooling)
-    x, lengths, _, _ = padded_adding_problem(5, 10, seed=0)
+    task = padded_adding_problem(5, 10, seed=0)
+    x, lengths = task.x, task.lengths
     out, w = model.forward_with_weights(x, lengths)
     assert out.shape == (5,)
     if pooling == "last":
@@ -119,7 +90,8 @@ def test_pooled_lstm_shapes_and_weights(pooling):
 def test_last_step_pooling_equals_nn_lstm_on_the_unpadded_sequence():
     torch.manual_seed(0)
     model = PooledLSTM(2, 8, num_layers=2, pooling="last")
-    x, lengths, _, _ = padded_adding_problem(4, 12, seed=3)
+    task = padded_adding_problem(4, 12, seed=3)
+    x, lengths = task.x, task.lengths
     out = model(x, lengths)
     for i, n in enumerate(lengths.tolist()):
         _, (h_n, _) = model.lstm(x[i : i + 1, :n])
@@ -129,7 +101,8 @@ def test_last_step_pooling_equals_nn_lstm_on_the_unpadded_sequence():
 
 
 def test_masked_models_ignore_extra_padding_and_the_seed_layer_does_not():
-    x, lengths, _, _ = padded_adding_problem(6, 10, seed=1)
+    task = padded_adding_problem(6, 10, seed=1)
+    x, lengths = task.x, task.lengths
     longer = F.pad(x, (0, 0, 0, 5))
     drift = {}
     for pooling in ("last", "mean", "additive", "seed_masked", "seed"):
@@ -149,36 +122,6 @@ def test_pooled_lstm_errors():
         PooledLSTM(2, 8)(torch.randn(3, 5, 4))
 
 
-def test_padded_adding_problem_is_seeded_and_correct():
-    x, lengths, y, pos = padded_adding_problem(200, 20, seed=4)
-    x2, *_ = padded_adding_problem(200, 20, seed=4)
-    assert torch.equal(x, x2)
-    assert x.shape == (200, 20, 2) and lengths.shape == y.shape == (200,) and pos.shape == (200, 2)
-    assert int(lengths.min()) >= 10 and int(lengths.max()) <= 20
-    rows = torch.arange(200)
-    half = lengths // 2
-    assert (
-        torch.all(pos[:, 0] < half)
-        and torch.all(pos[:, 1] >= half)
-        and torch.all(pos[:, 1] < lengths)
-    )
-    assert torch.all(x[..., 1].sum(dim=1) == 2)
-    torch.testing.assert_close(y, x[rows, pos[:, 0], 0] + x[rows, pos[:, 1], 0])
-    pad = ~lengths_to_mask(lengths, 20)
-    assert torch.all(x[pad] == 0)
-    with pytest.raises(ValueError, match="min_len"):
-        padded_adding_problem(5, 10, min_len=11)
-
-
-def test_attention_mass():
-    lengths = torch.tensor([4, 8])
-    uniform = masked_softmax(torch.zeros(2, 8), lengths_to_mask(lengths, 8))
-    pos = torch.tensor([[0, 3], [1, 6]])
-    torch.testing.assert_close(attention_mass(uniform, pos), 2 / lengths.float())
-    with pytest.raises(ValueError, match="same batch"):
-        attention_mass(uniform, pos[:1])
-
-
 def test_seed_layer_with_a_mask_keeps_its_parameters_and_zeroes_padding():
     torch.manual_seed(0)
     layer = SeedAttentionLayer(6, 4)
@@ -190,64 +133,3 @@ def test_seed_layer_with_a_mask_keeps_its_parameters_and_zeroes_padding():
     torch.testing.assert_close(masked.sum(dim=1), torch.ones(3))
     alone = layer(h[1:2, :3])[0]  # the masked layer pools a padded sequence as if it were alone
     torch.testing.assert_close(context[1:2], alone)
-
-
-def test_context_share_follows_where_the_content_is_not_only_the_weights():
-    states = torch.zeros(2, 6, 3)
-    pos = torch.tensor([[1, 4], [1, 4]])
-    uniform = torch.full((2, 6), 1 / 6)
-    # Content only at the relevant steps: uniform weights still draw all of it from them.
-    states[:, 1] = torch.tensor([1.0, -2.0, 0.5])
-    states[:, 4] = -states[:, 1]  # the average state stays 0
-    assert torch.allclose(context_share(uniform, states, pos), torch.ones(2))
-    # Content everywhere alike: uniform weights give the relevant steps their share 2/6 ...
-    spread = torch.randn(2, 6, 3, generator=torch.Generator().manual_seed(0))
-    spread = spread / spread.norm(dim=-1, keepdim=True) * 2  # every |h_t - 0| equal ...
-    spread[:, ::2] *= -1  # ... around an average of exactly zero
-    spread[:, 1::2] = -spread[:, ::2]
-    torch.testing.assert_close(context_share(uniform, spread, pos), torch.full((2,), 2 / 6))
-    # ... and weights on the relevant steps take all of it.
-    focused = torch.zeros(2, 6)
-    focused[:, [1, 4]] = 0.5
-    torch.testing.assert_close(context_share(focused, spread, pos), torch.ones(2))
-    # Padding (outside `real`) does not move the average state.
-    real = lengths_to_mask(torch.tensor([6, 6]), 6)
-    torch.testing.assert_close(context_share(uniform, spread, pos, real), torch.full((2,), 2 / 6))
-    with pytest.raises(ValueError, match="same batch"):
-        context_share(uniform[:1], spread, pos)
-
-
-def test_mean_target_is_the_average_of_the_real_values_with_the_same_inputs():
-    x, lengths, y, pos = padded_adding_problem(50, 12, seed=3)
-    xm, lm, ym, pm = padded_adding_problem(50, 12, seed=3, target="mean")
-    assert torch.equal(x, xm) and torch.equal(lengths, lm) and torch.equal(pos, pm)
-    expected = torch.stack([x[i, : lengths[i], 0].mean() for i in range(50)])
-    torch.testing.assert_close(ym, expected)
-    assert not torch.allclose(y, ym)
-    with pytest.raises(ValueError, match="target"):
-        padded_adding_problem(5, 10, target="max")
-
-
-def test_deviation_share_is_the_old_context_share_and_blind_to_the_values():
-    assert deviation_share is context_share
-    # The hostile case: states that stand out at the marked steps but carry no value at all.
-    states = torch.zeros(3, 6, 2)
-    states[:, [1, 4], 1] = 1.0  # a "marker" unit only; the value unit is 0 everywhere
-    focused = torch.zeros(3, 6)
-    focused[:, [1, 4]] = 0.5
-    pos = torch.tensor([[1, 4]] * 3)
-    torch.testing.assert_close(deviation_share(focused, states, pos), torch.ones(3))
-    # ... yet the context is the same for every example, so no readout predicts a varying target.
-    context = torch.einsum("bt,bth->bh", focused, states)
-    assert torch.all(context == context[0])
-
-
-def test_r_squared():
-    y = torch.tensor([0.0, 1.0, 2.0, 3.0])
-    assert r_squared(y, y) == 1.0
-    assert r_squared(torch.full((4,), y.mean().item()), y) == 0.0
-    assert r_squared(-y, y) < 0
-    with pytest.raises(ValueError, match="constant"):
-        r_squared(y, torch.ones(4))
-    with pytest.raises(ValueError, match="one prediction per target"):
-        r_squared(y[:3], y)

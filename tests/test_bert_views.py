@@ -11,7 +11,7 @@ import pytest
 from course_utils.bert_views import (
     attention_weights,
     bert_attention_explorer,
-    plot_head,
+    plot_bert_head,
     plot_layer_head_grid,
     plot_token_lines,
 )
@@ -43,15 +43,15 @@ def test_attention_weights_remove_padding_and_specials(encoded):
 
 
 def test_plot_head_labels_tokens_and_shares_one_scale(encoded):
-    fig = plot_head(encoded, 1, 1, 2)
+    fig = plot_bert_head(encoded, 1, 1, 2)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == encoded.tokens(1)
     assert ax.images[0].norm.vmin == 0 and ax.images[0].norm.vmax == 1
     w, _ = attention_weights(encoded, 1)
     np.testing.assert_allclose(ax.images[0].get_array(), w[1, 2], atol=1e-6)
-    mean = plot_head(encoded, 1, 0, None).axes[0]
+    mean = plot_bert_head(encoded, 1, 0, None).axes[0]
     np.testing.assert_allclose(mean.images[0].get_array(), w[0].mean(0), atol=1e-6)
-    fast = plot_head(encoded, 1, 0, 0, text_labels=True).axes[0]
+    fast = plot_bert_head(encoded, 1, 0, 0, text_labels=True).axes[0]
     assert [t.get_text() for t in fast.texts][::2] == encoded.tokens(1)
 
 
@@ -77,9 +77,9 @@ def test_token_lines_draw_one_line_per_visible_weight(encoded):
 def test_views_explain_bad_input(tiny, encoded):
     plain = encode(tiny, TEXTS, progress=False)
     with pytest.raises(ValueError, match="attentions=True"):
-        plot_head(plain, 0, 0, 0)
+        plot_bert_head(plain, 0, 0, 0)
     with pytest.raises(IndexError, match="layer must be in 0..1"):
-        plot_head(encoded, 0, 2, 0)
+        plot_bert_head(encoded, 0, 2, 0)
     with pytest.raises(IndexError, match="head must be in 0..3"):
         plot_token_lines(encoded, 0, 0, 4)
 
@@ -143,8 +143,10 @@ def test_explorer_stays_without_layout_engine_under_the_global_course_style(tiny
         warnings.simplefilter("error")  # a warning in a redraw stops it before it is recorded
         ex = bert_attention_explorer(tiny, TEXTS)
         ex.controls["layer"].value = 2
+        assert ex.figure.get_layout_engine() is None  # built without one
         ex.controls["view"].value = "lines"
     assert len(ex.redraw_seconds) == 3 and ex.error.value == ""
+    assert ex.figure.get_layout_engine() is None  # and still without one after the redraws
 
 
 def test_explorer_picked_sentence_wins_over_typed_text_and_the_menu_follows(tiny):

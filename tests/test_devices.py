@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import attention_pooling, data, gradients, importance, layer_pooling, training
+from course_utils import gradients, importance, layer_pooling, metrics, tasks, training
 from course_utils.device import without_cudnn
 
 
@@ -176,6 +176,6 @@ def test_created_tensors_follow_the_inputs_to_another_device():
     """``meta`` tensors have a device but no data: each helper must build its index tensors there."""
     weights = torch.softmax(torch.randn(2, 6), dim=-1).to("meta")
     positions = torch.tensor([[0, 3], [1, 5]])  # on the CPU, as padded_adding_problem returns them
-    assert attention_pooling.attention_mass(weights, positions).device.type == "meta"
+    assert metrics.attention_mass(weights, positions).device.type == "meta"
     x = torch.randn(2, 6, 3).to("meta")
-    assert data.pad_to_lengths(x, torch.tensor([6, 2])).device.type == "meta"
+    assert tasks.pad_to_lengths(x, torch.tensor([6, 2])).device.type == "meta"

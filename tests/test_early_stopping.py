@@ -1,4 +1,4 @@
-"""Early stopping keeps the best validation epoch, stops after `patience`, and repeats exactly."""
+"""The stopping rules: keep the best validation epoch (loss or accuracy), stop after `patience`, repeat."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.early_stopping import train_early_stopping
+from course_utils.early_stopping import train_early_stopping, train_to_plateau
 from course_utils.seeding import seeded
 from course_utils.training import evaluate
 
@@ -63,3 +63,34 @@ def test_bad_arguments_are_explained():
         train_early_stopping(
             _model(), _data(8, 0), _data(8, 1), loss_fn=F.cross_entropy, max_epochs=1
         ).at_budget(1)
+
+
+class _Memorizer(torch.nn.Module):
+    """Logits from a free table per example id: learns the training set, then overfits."""
+
+    def __init__(self, n, classes=2):
+        super().__init__()
+        self.table = torch.nn.Embedding(n, classes)
+
+    def forward(self, ids):
+        return self.table(ids[:, 0])
+
+
+def test_train_to_plateau_stops_after_patience_and_keeps_the_best_weights():
+    torch.manual_seed(0)
+    x = torch.arange(40).unsqueeze(1)
+    y = (torch.arange(40) % 2).long()
+    model = _Memorizer(40)
+    run = train_to_plateau(
+        model, (x[:30], y[:30]), (x[30:], y[30:]), max_epochs=50, patience=3, lr=0.1,
+        batch_size=10, seed=0,
+    )  # fmt: skip
+    # validation ids are never trained, so validation accuracy cannot rise after the first epoch
+    assert run.best_epoch == 1 and run.epochs == 4 and run.converged
+    assert len(run.val_accuracy) == 4 and not model.training
+    with torch.no_grad():
+        assert (model(x[30:]).argmax(-1) == y[30:]).float().mean().item() == run.val_accuracy[0]
+    with pytest.raises(ValueError, match="patience >= 1"):
+        train_to_plateau(
+            model, (x, y), (x, y), max_epochs=1, patience=0, lr=0.1, batch_size=10, seed=0
+        )

@@ -26,7 +26,7 @@ CASES = [
         "starter-masked-mean",
         "masked_mean_pool",
         ex.check_masked_mean_pool,
-        ex.masked_mean_pool_solution,
+        ex.reference_masked_mean_pool,
         [lambda x, m: torch.zeros(4, 5)],
         {
             "padding averaged in": (lambda x, m: x.mean(dim=1), "padding is averaged in"),
@@ -38,7 +38,7 @@ CASES = [
         "starter-last-output",
         "last_real_output",
         ex.check_last_real_output,
-        ex.last_real_output_solution,
+        ex.reference_last_real_output,
         [lambda o, m: torch.zeros(4, 3)],
         {
             "outputs[:, -1]": (lambda o, m: o[:, -1], "outputs[:, -1]"),
@@ -50,7 +50,7 @@ CASES = [
         "starter-attention-received",
         "attention_received",
         ex.check_attention_received,
-        ex.attention_received_solution,
+        ex.reference_attention_received,
         [lambda w, k: torch.zeros(w.shape[:2])],
         {
             "row, not column": (lambda w, k: w[..., k, :].mean(-1), "row of the key"),

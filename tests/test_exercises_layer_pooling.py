@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from course_utils.exercises.layer_pooling import (
-    ablate_layer_solution,
     check_ablate_layer,
     check_final_states,
     check_scalar_mix,
-    final_states_solution,
-    scalar_mix_solution,
+    reference_ablate_layer,
+    reference_final_states,
+    reference_scalar_mix,
 )
 from tests.notebook_tools import assert_checker_contract, find_notebook
 
@@ -28,7 +28,7 @@ EXERCISES = [
         "starter-final-states",
         "final_states",
         check_final_states,
-        final_states_solution,
+        reference_final_states,
         {
             "seed's out[:, -1, :]": (lambda out, d: out[:, -1, :], "out[:, -1, :]"),
             "halves swapped": (
@@ -42,23 +42,23 @@ EXERCISES = [
         "starter-scalar-mix",
         "scalar_mix",
         check_scalar_mix,
-        scalar_mix_solution,
+        reference_scalar_mix,
         {
             "plain mean": (lambda x, w, g: g * x.mean(dim=1), "plain mean"),
             "no softmax": (lambda x, w, g: g * (w.view(1, -1, 1) * x).sum(dim=1), "softmax"),
-            "no gamma": (lambda x, w, g: scalar_mix_solution(x, w, 1.0), "gamma"),
+            "no gamma": (lambda x, w, g: reference_scalar_mix(x, w, 1.0), "gamma"),
         },
     ),
     (
         "starter-ablate-layer",
         "ablate_layer",
         check_ablate_layer,
-        ablate_layer_solution,
+        reference_ablate_layer,
         {
             "in place": (_in_place, "in place"),
-            "sign flipped": (lambda f, x, k, b: -ablate_layer_solution(f, x, k, b), "sign"),
+            "sign flipped": (lambda f, x, k, b: -reference_ablate_layer(f, x, k, b), "sign"),
             "zeros, not the baseline": (
-                lambda f, x, k, b: ablate_layer_solution(f, x, k, torch.zeros_like(b)),
+                lambda f, x, k, b: reference_ablate_layer(f, x, k, torch.zeros_like(b)),
                 "baseline",
             ),
         },
@@ -97,9 +97,9 @@ def test_scalar_mix_stubs_and_common_mistakes():
     assert not mean.passed and "plain mean" in str(mean)
     raw = check_scalar_mix(lambda x, w, g: g * (w.view(1, -1, 1) * x).sum(dim=1))
     assert not raw.passed and "softmax" in str(raw)
-    no_gamma = check_scalar_mix(lambda x, w, g: scalar_mix_solution(x, w, 1.0))
+    no_gamma = check_scalar_mix(lambda x, w, g: reference_scalar_mix(x, w, 1.0))
     assert not no_gamma.passed and "gamma" in str(no_gamma)
-    keepdim = check_scalar_mix(lambda x, w, g: scalar_mix_solution(x, w, g).unsqueeze(1))
+    keepdim = check_scalar_mix(lambda x, w, g: reference_scalar_mix(x, w, g).unsqueeze(1))
     assert not keepdim.passed and "shape" in str(keepdim)
 
 
@@ -113,7 +113,7 @@ def test_ablate_layer_stubs_and_common_mistakes():
 
     feedback = check_ablate_layer(in_place)
     assert not feedback.passed and "in place" in str(feedback)
-    flipped = check_ablate_layer(lambda f, x, k, b: -ablate_layer_solution(f, x, k, b))
+    flipped = check_ablate_layer(lambda f, x, k, b: -reference_ablate_layer(f, x, k, b))
     assert not flipped.passed and "sign" in str(flipped)
 
     def crashes(score_fn, x, k, baseline):

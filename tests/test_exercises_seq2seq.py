@@ -44,7 +44,7 @@ def _softmax_over_batch(scores, values, mask):
 
 
 def _mean_context(scores, values, mask):
-    return values.mean(dim=1), ex.masked_attention_solution(scores, values, mask)[1]
+    return values.mean(dim=1), ex.reference_masked_attention(scores, values, mask)[1]
 
 
 WRONG = {
@@ -66,14 +66,14 @@ WRONG = {
             lambda target, start: torch.cat([target[:, 1:], start.unsqueeze(1)], dim=1),
             "the first decoder input is `start`",
         ),
-        "float ids": (lambda t, s: ex.shift_right_solution(t, s).float(), "int64"),
+        "float ids": (lambda t, s: ex.reference_shift_right(t, s).float(), "int64"),
         "no start token": (lambda target, start: target[:, :-1], "prepend start"),
         "hard-coded start id": (
-            lambda target, start: ex.shift_right_solution(target, torch.full_like(start, 10)),
+            lambda target, start: ex.reference_shift_right(target, torch.full_like(start, 10)),
             "not a hard-coded <bos> id",
         ),
         "row 0's start for every row": (
-            lambda target, start: ex.shift_right_solution(target, start[0].expand_as(start)),
+            lambda target, start: ex.reference_shift_right(target, start[0].expand_as(start)),
             "not start[0]",
         ),
     },
@@ -85,15 +85,15 @@ CASES = [
         "starter-additive-scores",
         "additive_scores",
         ex.check_additive_scores,
-        ex.additive_scores_solution,
+        ex.reference_additive_scores,
     ),
     (
         "starter-masked-attention",
         "masked_attention",
         ex.check_masked_attention,
-        ex.masked_attention_solution,
+        ex.reference_masked_attention,
     ),
-    ("starter-shift-right", "make_decoder_inputs", ex.check_shift_right, ex.shift_right_solution),
+    ("starter-shift-right", "make_decoder_inputs", ex.check_shift_right, ex.reference_shift_right),
 ]
 
 
@@ -157,7 +157,7 @@ def test_masked_attention_stubs_and_mistakes():
     fb = ex.check_masked_attention(masked_after_softmax)
     assert not fb.passed and "rows no longer sum to 1" in text(fb)
 
-    fb = ex.check_masked_attention(lambda s, v, m: ex.masked_attention_solution(s, v, m)[1])
+    fb = ex.check_masked_attention(lambda s, v, m: ex.reference_masked_attention(s, v, m)[1])
     assert not fb.passed and "expected a pair (context, weights)" in text(fb)
 
 
@@ -173,7 +173,7 @@ def test_shift_right_stubs_and_mistakes():
     assert not fb.passed and "step 0 is fed the start token" in text(fb)
 
     def float_ids(target, start):
-        return ex.shift_right_solution(target, start).float()
+        return ex.reference_shift_right(target, start).float()
 
     fb = ex.check_shift_right(float_ids)
     assert not fb.passed and "int64" in text(fb)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from course_utils.head_plots import crop, head_explorer, lengths_from_mask, plot_head, plot_heads
+from course_utils.head_plots import crop, head_explorer, plot_head, plot_heads
 from course_utils.style import new_figure
 
 
@@ -83,11 +83,6 @@ def test_errors_name_the_fix():
         head_explorer(_weights(2, 4, 4))
     with pytest.raises(ValueError, match="not both"):
         head_explorer(_weights(2, 2, 4, 4), lengths=[4, 4], key_padding_mask=torch.zeros(2, 4))
-
-
-def test_lengths_from_mask():
-    mask = torch.tensor([[False, False, True], [False, False, False]])
-    assert lengths_from_mask(mask) == [2, 3]
 
 
 def test_head_explorer_static_view_controls_and_padding():

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from course_utils.layer_pooling import (
-    POOLINGS,
+    LAYER_POOLINGS,
     BiLSTMPooling,
     LastLayerCLS,
     LSTMPooling,
@@ -100,7 +100,7 @@ def test_scalar_mix_starts_as_the_mean_and_its_weights_are_a_softmax(feats):
     torch.testing.assert_close(full.sum(), torch.tensor(1.0))
 
 
-@pytest.mark.parametrize("name", POOLINGS)
+@pytest.mark.parametrize("name", LAYER_POOLINGS)
 def test_every_strategy_trains_end_to_end(name, feats):
     torch.manual_seed(0)
     model = make_classifier(name, num_layers=L, hidden_size=H, lstm_hidden=D)

@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.data import long_gap_adding_problem
 from course_utils.memory import (
     between_marks,
     chrono_init_,
@@ -17,6 +16,7 @@ from course_utils.memory import (
     run_with_state_swap,
     with_first_value,
 )
+from course_utils.tasks import long_gap_adding_problem
 
 
 def test_between_marks_is_strictly_between():
@@ -26,7 +26,8 @@ def test_between_marks_is_strictly_between():
 
 
 def test_forgot_first_value_is_second_plus_half():
-    x, y = long_gap_adding_problem(500, 30, window=5, seed=0)
+    task = long_gap_adding_problem(500, 30, window=5, seed=0)
+    x, y = task.x, task.y
     pred = forgot_first_value(x)
     second = x[torch.arange(500), x[..., 1].flip(1).argmax(1).neg() + 29, 0]
     assert torch.allclose(pred, second + 0.5)
@@ -41,7 +42,7 @@ def test_rejects_sequences_without_two_marks():
 def test_no_cut_equals_the_lstm():
     torch.manual_seed(0)
     lstm = nn.LSTM(2, 4, batch_first=True)
-    x, _ = long_gap_adding_problem(8, 12, window=3, seed=1)
+    x = long_gap_adding_problem(8, 12, window=3, seed=1).x
     with torch.no_grad():
         assert torch.allclose(run_with_cell_cut(lstm, x), lstm(x)[0], atol=1e-6)
 
@@ -91,7 +92,7 @@ def _two_marks(values: list[float]) -> torch.Tensor:
 
 
 def test_with_first_value_changes_only_the_first_marked_value():
-    x, _ = long_gap_adding_problem(6, 30, window=5, seed=2)
+    x = long_gap_adding_problem(6, 30, window=5, seed=2).x
     new = torch.linspace(0, 1, 6)
     twin = with_first_value(x, new)
     first = first_marks(x)
@@ -105,7 +106,7 @@ def test_with_first_value_changes_only_the_first_marked_value():
 def test_swap_with_an_identical_donor_changes_nothing():
     torch.manual_seed(0)
     lstm = nn.LSTM(2, 4, batch_first=True)
-    x, _ = long_gap_adding_problem(8, 12, window=3, seed=1)
+    x = long_gap_adding_problem(8, 12, window=3, seed=1).x
     with torch.no_grad():
         for state in ("c", "h"):
             assert torch.allclose(
@@ -142,7 +143,7 @@ def test_swap_rejects_a_donor_with_other_marks():
 def test_one_unit_mask_per_row():
     torch.manual_seed(1)
     lstm = nn.LSTM(2, 3, batch_first=True)
-    x, _ = long_gap_adding_problem(4, 12, window=3, seed=3)
+    x = long_gap_adding_problem(4, 12, window=3, seed=3).x
     donor = with_first_value(x, torch.rand(4, generator=torch.Generator().manual_seed(0)))
     mask = torch.zeros(4, 3, dtype=torch.bool)
     mask[:, 1] = True

@@ -1,26 +1,11 @@
-"""Linear probes (course_utils.probes) and the sum task they are used on (course_utils.data)."""
+"""Linear probes (course_utils.probes); the sum task they are used on is tested in test_tasks.py."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from course_utils.data import sum_task
 from course_utils.probes import layer_probe_errors, layer_probes, probe_r2
-
-
-def test_sum_task_targets_are_sums_and_seeded():
-    before = torch.random.get_rng_state()
-    x, y = sum_task(64, 10, seed=3)
-    assert torch.equal(torch.random.get_rng_state(), before)
-    assert x.shape == (64, 10, 1) and y.shape == (64,)
-    assert torch.allclose(y, x.sum(dim=(1, 2)) / 10**0.5)
-    x2, y2 = sum_task(64, 10, seed=3)
-    assert torch.equal(x, x2) and torch.equal(y, y2)
-    _, recent = sum_task(64, 10, last=2, seed=3)
-    assert torch.allclose(recent, (x[:, -1, 0] + x[:, -2, 0]) / 2**0.5)
-    with pytest.raises(ValueError, match="last"):
-        sum_task(4, 10, last=11)
 
 
 def test_probe_r2_reads_a_linear_feature_and_not_noise():

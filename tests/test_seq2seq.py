@@ -6,14 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from course_utils.masks import lengths_to_mask
+from course_utils.metrics import alignment_accuracy
 from course_utils.seq2seq import (
     BahdanauAttention,
     SeedBahdanauModel,
     Seq2SeqAttention,
-    alignment_accuracy,
     greedy_step,
-    lengths_to_mask,
-    majority_task,
     reverse_positions,
     sequence_accuracy,
     sequence_loss,
@@ -94,13 +93,6 @@ def test_attention_errors_say_expected_and_got():
         att(torch.randn(2, 6), torch.randn(2, 5, 4), mask=torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="query has batch 3 but keys have batch 2"):
         att(torch.randn(3, 6), torch.randn(2, 5, 4))
-
-
-def test_lengths_to_mask():
-    mask = lengths_to_mask(torch.tensor([3, 1]), 4)
-    assert mask.tolist() == [[True, True, True, False], [True, False, False, False]]
-    with pytest.raises(ValueError, match=r"lengths must lie in \[1, 4\]"):
-        lengths_to_mask(torch.tensor([0, 2]), 4)
 
 
 # --- encoder-decoder ------------------------------------------------------------------------------
@@ -263,13 +255,8 @@ def test_losses_and_metrics():
     assert sequence_accuracy(right, target) == 0.75
 
 
-def test_alignment_accuracy_and_reverse_positions():
+def test_reverse_positions():
     assert reverse_positions(4).tolist() == [3, 2, 1, 0]
-    anti = torch.eye(4).flip(1)  # (T, S) anti-diagonal
-    assert alignment_accuracy(anti, reverse_positions(4)) == 1.0
-    assert alignment_accuracy(torch.eye(4), reverse_positions(4)) == 0.0
-    batch = torch.stack([anti, torch.eye(4)])
-    assert alignment_accuracy(batch, reverse_positions(4)) == 0.5
 
 
 def test_steps_for_train():
@@ -283,10 +270,11 @@ def test_steps_for_train():
 
 
 def test_reversal_trains_to_the_anti_diagonal():
-    from course_utils.data import symbol_task
+    from course_utils.tasks import symbol_task
     from course_utils.training import train
 
-    src, tgt = symbol_task(600, 5, 6, task="reverse", seed=1)
+    task = symbol_task(600, 5, 6, task="reverse", seed=1)
+    src, tgt = task.x, task.y
     torch.manual_seed(0)
     m = Seq2SeqAttention(
         target_kind="symbols",
@@ -344,25 +332,6 @@ def test_attention_free_baseline_sees_the_source_only_through_its_initial_state(
     assert any((p.grad != 0).any() for p in m.encoder.parameters())  # through the initial state
 
 
-def test_with_uniform_attention_spreads_weight_evenly_and_leaves_the_model_alone():
-    from course_utils.seq2seq import with_uniform_attention
-
-    torch.manual_seed(0)
-    m = Seq2SeqAttention(target_kind="symbols", vocab_size=6, hidden_size=8)
-    src = torch.randint(1, 6, (2, 5))
-    before = m.generate(src, 5)
-    uniform = with_uniform_attention(m).generate(src, 5)
-    torch.testing.assert_close(uniform.attention, torch.full((2, 5, 5), 0.2))
-    assert not torch.equal(m.attention.v.weight, torch.zeros_like(m.attention.v.weight))
-    assert torch.equal(m.generate(src, 5).outputs, before.outputs)
-    lengths = torch.tensor([5, 2])
-    masked = with_uniform_attention(m).generate(src, 3, source_lengths=lengths).attention
-    torch.testing.assert_close(masked[1, :, :2], torch.full((3, 2), 0.5))
-    assert (masked[1, :, 2:] == 0).all()
-    with pytest.raises(ValueError, match="no BahdanauAttention"):
-        with_uniform_attention(torch.nn.Linear(2, 2))
-
-
 def test_trained_uniform_attention_is_frozen_uniform_and_masks_padding():
     m = symbols_model(bidirectional=True, uniform_attention=True)
     src = torch.randint(1, 7, (3, 6))
@@ -388,30 +357,6 @@ def test_trained_uniform_model_starts_like_the_learned_one():
         learned.named_parameters(), uniform.named_parameters(), strict=True
     ):
         assert torch.equal(a, b), name  # the same weights: only the weights over steps differ
-
-
-def test_majority_task():
-    src, tgt = majority_task(200, 5, seed=1)
-    assert src.shape == (200, 5) and tgt.shape == (200, 1) and tgt.dtype == torch.long
-    assert set(src.unique().tolist()) == {1, 2}
-    expected = torch.where((src == 2).sum(1) >= 3, 2, 1)
-    assert torch.equal(tgt[:, 0], expected)
-    assert torch.equal(majority_task(200, 5, seed=1)[0], src)
-    with pytest.raises(ValueError, match="odd seq_len"):
-        majority_task(10, 4)
-
-
-def test_noisy_majority_flips_labels_at_the_bayes_rate():
-    src, clean = majority_task(4000, 7, seed=2)
-    noisy_src, noisy = majority_task(4000, 7, noise=0.15, seed=2)
-    assert torch.equal(noisy_src, src)  # the same sources; only labels flip
-    assert set(noisy.unique().tolist()) == {1, 2}
-    flipped = (noisy != clean).float().mean().item()
-    assert abs(flipped - 0.15) < 0.02  # the true majority errs at the noise rate: the Bayes error
-    assert torch.equal(majority_task(4000, 7, noise=0.15, seed=2)[1], noisy)  # seeded
-    for bad in (-0.1, 0.5):
-        with pytest.raises(ValueError, match="flip probability"):
-            majority_task(10, 3, noise=bad)
 
 
 @pytest.mark.parametrize(

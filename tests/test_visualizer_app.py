@@ -56,13 +56,13 @@ def test_the_control_is_the_untrained_twin_of_the_trained_pooling(app):
 
 def test_every_accuracy_stands_next_to_the_test_majority_rate_and_size(app):
     from course_utils.checks import majority_rate
-    from course_utils.sentences import make_sentiment_dataset
+    from course_utils.tasks import sentiment_task
 
     models = app.models
     how = models["training"]
-    token_labels = make_sentiment_dataset(how["sentences"], seed=0).test[1]
+    token_labels = sentiment_task(how["sentences"], seed=0).test[1]
     pool = how["pooling_sentences"]
-    pool_labels = make_sentiment_dataset(
+    pool_labels = sentiment_task(
         pool["n"], seed=0, kind_weights=pool["kind_weights"], fractions=pool["fractions"]
     ).test[1]
     intro = app.intro.value

@@ -14,21 +14,24 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..attention_pooling import AdditiveAttentionPooling, SeedAttentionLayer, lengths_to_mask
-from ..attention_pooling import masked_softmax as _masked_softmax
-from ..feedback import Feedback, checker, ran
+from ..attention_pooling import AdditiveAttentionPooling, SeedAttentionLayer
+from ..feedback import Feedback, checker, matches, matching_mistake, ran
+from ..masks import lengths_to_mask
+from ..masks import masked_softmax as _masked_softmax
+
+__all__ = [
+    "check_additive_pool",
+    "check_masked_softmax",
+    "check_seed_to_additive",
+    "reference_additive_pool",
+    "reference_masked_softmax",
+    "reference_seed_to_additive",
+]
 
 _AFTER_SOFTMAX = (
     "masking after the softmax zeroes the padding, but the rows no longer sum to 1 over the real "
     "steps; fill the padded scores with float('-inf') before the softmax"
 )
-
-
-def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
-    a, b = a.detach().double(), b.detach().double()
-    return (
-        a.shape == b.shape and bool(torch.isfinite(a).all()) and bool((a - b).abs().max() <= atol)
-    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -77,13 +80,10 @@ def check_masked_softmax(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
     ):
         return fb
     want = _masked_softmax(scores, mask)
-    if _close(got, want, atol=1e-6):
+    if matches(got, want, atol=1e-6):
         fb.ok("the weights match the reference: 0 on padding, rows summing to 1 over real steps")
         return fb
-    named = next(
-        (hint for hint, wrong in _softmax_mistakes(scores, mask).items() if _close(got, wrong)),
-        None,
-    )
+    named = matching_mistake(got, _softmax_mistakes(scores, mask))  # the hint of every check below
     if not torch.isfinite(got.detach()).all():
         fb.fail(
             "the weights contain NaN or inf", "mask with -inf in the scores, not in the weights"
@@ -98,7 +98,7 @@ def check_masked_softmax(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
     )
     sums = got.detach().sum(dim=-1)
     fb.check(
-        torch.allclose(sums, torch.ones_like(sums), atol=1e-5),
+        matches(sums, torch.ones_like(sums)),
         "each row sums to 1 over the real steps",
         failure=f"rows sum to {[round(v, 3) for v in sums.tolist()]}",
         hint=named or _AFTER_SOFTMAX,
@@ -193,16 +193,15 @@ def check_seed_to_additive(
                 _weights_with(seed_layer, h, l1.weight, l1.bias + l2.bias)
             ),
         }
-    named = next((hint for hint, wrong in mistakes.items() if _close(got_w, wrong)), None)
-    fb.check_close(
+    if not fb.check_close(
         got_w,
         want,
         "the weights",
         atol=1e-5,
-        hint=named
-        or "proj.weight = W1.weight + W2.weight AND proj.bias = W1.bias + W2.bias; "
+        hint="proj.weight = W1.weight + W2.weight AND proj.bias = W1.bias + W2.bias; "
         "query.weight = V.weight (V's bias does not change a softmax)",
-    )
+    ):
+        fb.name_mistake(got_w, mistakes)
     return fb
 
 
@@ -228,19 +227,10 @@ def check_additive_pool(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) ->
     layer = AdditiveAttentionPooling(hidden_size=6, attention_size=5)
     h = torch.randn(3, 7, 6, generator=torch.Generator().manual_seed(5))
     mask = lengths_to_mask(torch.tensor([7, 5, 2]), 7)
-    got = fb.call(fn, h, mask, layer.proj, layer.query)
-    if not ran(got):
+    pair = fb.check_pair(fb.call(fn, h, mask, layer.proj, layer.query), "context", "weights")
+    if pair is None:
         return fb
-    if not fb.check(
-        isinstance(got, tuple) and len(got) == 2,
-        "returns (context, weights)",
-        failure=f"returns {type(got).__name__}, expected a tuple (context, weights)",
-        hint="end with `return context, weights`",
-    ):
-        return fb
-    context, weights = got
-    if not (fb.check_tensor(context, "context") and fb.check_tensor(weights, "weights")):
-        return fb
+    context, weights = pair
     with torch.no_grad():
         want_context, want_weights = layer(h, mask)
         raw = layer.query(torch.tanh(layer.proj(h))).squeeze(-1)  # (B, T)
@@ -257,7 +247,7 @@ def check_additive_pool(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) ->
     )
     sums = weights.detach().sum(dim=-1)
     fb.check(
-        torch.allclose(sums, torch.ones_like(sums), atol=1e-5),
+        matches(sums, torch.ones_like(sums)),
         "each row of weights sums to 1 over the real steps",
         failure=f"the rows of weights sum to {[round(v, 3) for v in sums.tolist()]}",
         hint=_AFTER_SOFTMAX,
@@ -269,28 +259,33 @@ def check_additive_pool(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) ->
             raw.masked_fill(~mask, float("-inf")), dim=0
         ),
     }
-    named = next((hint for hint, wrong in mistakes.items() if _close(weights, wrong)), None)
-    fb.check_close(
+    if not fb.check_close(
         weights,
         want_weights,
         "weights",
         atol=1e-5,
-        hint=named
-        or "score = query(tanh(proj(h))): tanh between the two layers, softmax over time",
-    )
+        hint="score = query(tanh(proj(h))): tanh between the two layers, softmax over time",
+    ):
+        fb.name_mistake(weights, mistakes)
     if not fb.check_shape(
         context, (3, 6), "context", hint="sum the weighted states over time (dim=1)"
     ):
         return fb
     mean_context = (h * mask.unsqueeze(-1)).sum(dim=1) / mask.sum(dim=1, keepdim=True)
-    fb.check_close(
+    if not fb.check_close(
         context,
         want_context,
         "context",
         atol=1e-5,
-        hint="the context is the weighted sum of the states, not their mean: "
-        "(weights.unsqueeze(-1) * h).sum(dim=1)"
-        if _close(context, mean_context) or _close(context, h.mean(dim=1))
-        else "context = (weights.unsqueeze(-1) * h).sum(dim=1)",
-    )
+        hint="context = (weights.unsqueeze(-1) * h).sum(dim=1)",
+    ):
+        fb.name_mistake(
+            context,
+            {
+                "the context is the weighted sum of the states, not their mean: "
+                "(weights.unsqueeze(-1) * h).sum(dim=1)": mean_context,
+                "the context is the weighted sum of the states, not their mean over all steps: "
+                "(weights.unsqueeze(-1) * h).sum(dim=1)": h.mean(dim=1),
+            },
+        )
     return fb

@@ -16,6 +16,15 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..feedback import Feedback, checker, ran
 
+__all__ = [
+    "check_attention_received",
+    "check_last_real_output",
+    "check_masked_mean_pool",
+    "reference_attention_received",
+    "reference_last_real_output",
+    "reference_masked_mean_pool",
+]
+
 
 def _padded_batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Token states ``(4, 7, 5)`` with lengths 7, 4, 2, 5 and a right-padded mask ``(4, 7)``."""
@@ -29,7 +38,7 @@ def _padded_batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 # --- exercise 1 --------------------------------------------------------------------------------
 
 
-def masked_mean_pool_solution(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def reference_masked_mean_pool(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Reference: ``(N, T, H)``, ``(N, T)`` -> ``(N, H)``, the mean over real tokens."""
     m = mask.to(x.dtype).unsqueeze(-1)  # (N, T, 1)
     return (x * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
@@ -47,34 +56,26 @@ def check_masked_mean_pool(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         out, (4, 5), hint="average over the token axis (dim=1): (N, T, H) -> (N, H)"
     ):
         return fb
-    expected = masked_mean_pool_solution(x, mask)
+    expected = reference_masked_mean_pool(x, mask)
     m = mask.to(x.dtype).unsqueeze(-1)  # (N, T, 1)
     mistakes = {
-        "the result equals x.mean(dim=1): the padding is averaged in": (
-            x.mean(dim=1),
-            "multiply by the mask before summing, and divide by the number of real tokens",
-        ),
-        "the result is the masked sum: you did not divide by the number of real tokens": (
-            (x * m).sum(dim=1),
-            "divide the sum by mask.sum(dim=1), the number of real tokens of each row",
-        ),
-        "the masked sum divided by T: the padding still counts in the denominator": (
-            (x * m).sum(dim=1) / x.shape[1],
-            "divide by the number of real tokens, mask.sum(dim=1), not by T",
-        ),
+        "the result equals x.mean(dim=1): the padding is averaged in; multiply by the mask "
+        "before summing, and divide by the number of real tokens": x.mean(dim=1),
+        "the result is the masked sum: you did not divide by the number of real tokens; divide "
+        "the sum by mask.sum(dim=1), the number of real tokens of each row": (x * m).sum(dim=1),
+        "the masked sum divided by T: the padding still counts in the denominator; divide by "
+        "the number of real tokens, mask.sum(dim=1), not by T": (x * m).sum(dim=1) / x.shape[1],
     }
-    for message, (wrong, hint) in mistakes.items():
-        if torch.allclose(out, wrong, atol=1e-6):
-            fb.fail(message, hint)
-            return fb
-    fb.check_close(
+    if not fb.check_close(
         out,
         expected,
         "the pooled vectors",
         atol=1e-5,
         hint="sum x * mask over dim=1, then divide by mask.sum(dim=1) (keep dims with "
         "unsqueeze(-1) so they broadcast)",
-    )
+    ):
+        fb.name_mistake(out, mistakes, atol=1e-6)
+        return fb
     noisy = x.clone()
     noisy[mask == 0] = 1e3  # whatever the padding holds, the mean must not move
     again = fb.call(fn, noisy, mask)
@@ -92,7 +93,7 @@ def check_masked_mean_pool(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
 # --- exercise 2 --------------------------------------------------------------------------------
 
 
-def last_real_output_solution(outputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def reference_last_real_output(outputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Reference: ``outputs (N, T, H)`` -> ``(N, H)``, the output at each row's last real token."""
     last = mask.long().sum(dim=1) - 1  # (N,) index of the last real token
     index = last.view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])  # (N, 1, H)
@@ -115,41 +116,33 @@ def check_last_real_output(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         return fb
     if not fb.check_shape(got, (4, 3), hint="one vector per sentence: (N, T, H) -> (N, H)"):
         return fb
-    if torch.allclose(got, outputs[:, -1], atol=1e-6):
-        fb.fail(
-            "the result equals outputs[:, -1]: three of the four sentences are read at padding",
-            "find each row's last real index as mask.sum(dim=1) - 1 and gather there",
-        )
-        return fb
     lengths = mask.long().sum(dim=1)
     rows = torch.arange(len(lengths))
-    off_by_one = outputs[rows, lengths.clamp_max(outputs.shape[1] - 1)]  # one step too far
-    if torch.allclose(got, off_by_one, atol=1e-6):
-        fb.fail(
-            "off by one: you read the step after the last real token (mask.sum(dim=1) is a length)",
-            "the index of the last real token is mask.sum(dim=1) - 1",
-        )
-        return fb
-    if torch.allclose(got, outputs[:, 0], atol=1e-6):
-        fb.fail(
-            "the result equals outputs[:, 0]: the output after the first token only",
-            "an LSTM's summary of the sentence is at its last real token, mask.sum(dim=1) - 1",
-        )
-        return fb
-    fb.check_close(
+    mistakes = {
+        "the result equals outputs[:, -1]: three of the four sentences are read at padding; find "
+        "each row's last real index as mask.sum(dim=1) - 1 and gather there": outputs[:, -1],
+        "off by one: you read the step after the last real token (mask.sum(dim=1) is a length); "
+        "the index of the last real token is mask.sum(dim=1) - 1": outputs[
+            rows, lengths.clamp_max(outputs.shape[1] - 1)  # one step too far
+        ],
+        "the result equals outputs[:, 0]: the output after the first token only; an LSTM's "
+        "summary of the sentence is at its last real token, mask.sum(dim=1) - 1": outputs[:, 0],
+    }
+    if not fb.check_close(
         got,
         h_n[-1],
         "the outputs (compared with a packed LSTM's h_n)",
         atol=1e-5,
         hint="the index of the last real token is mask.sum(dim=1) - 1, per row",
-    )
+    ):
+        fb.name_mistake(got, mistakes, atol=1e-6)
     return fb
 
 
 # --- exercise 3 --------------------------------------------------------------------------------
 
 
-def attention_received_solution(weights: torch.Tensor, key: int) -> torch.Tensor:
+def reference_attention_received(weights: torch.Tensor, key: int) -> torch.Tensor:
     """Reference: ``weights (L, heads, t, t)`` -> ``(L, heads)``, mean weight the queries give ``key``."""
     return weights[..., key].mean(dim=-1)
 
@@ -167,32 +160,27 @@ def check_attention_received(fn: Callable[[torch.Tensor, int], torch.Tensor]) ->
         got, (3, 4), hint="one number per (layer, head): reduce the two token axes"
     ):
         return fb
-    rows = weights[..., 2, :].mean(dim=-1)
-    if torch.allclose(got, rows, atol=1e-6):
-        fb.fail(
-            "you averaged the row of the key (what it attends to), not its column",
-            "weights[..., q, k] is query q attending to key k: take the column [..., key]",
-        )
-        return fb
-    if torch.allclose(got, weights[..., 2].sum(dim=-1), atol=1e-6):
-        fb.fail(
-            "you summed over the queries instead of taking the mean",
-            "divide by the number of queries: .mean(dim=-1), so the value is a weight in [0, 1]",
-        )
-        return fb
-    fb.check_close(
+    mistakes = {
+        "you averaged the row of the key (what it attends to), not its column: weights[..., q, k] "
+        "is query q attending to key k: take the column [..., key]": weights[..., 2, :].mean(-1),
+        "you summed over the queries instead of taking the mean: divide by the number of "
+        "queries, .mean(dim=-1), so the value is a weight in [0, 1]": weights[..., 2].sum(-1),
+    }
+    if not fb.check_close(
         got,
-        attention_received_solution(weights, 2),
+        reference_attention_received(weights, 2),
         "the values",
         atol=1e-5,
         hint="take weights[..., key] (every query's weight on the key), then mean over "
         "the queries (the last axis left)",
-    )
+    ):
+        fb.name_mistake(got, mistakes, atol=1e-6)
+        return fb
     other = fb.call(fn, weights, 5)
     if ran(other) and isinstance(other, torch.Tensor):
         fb.check_close(
             other,
-            attention_received_solution(weights, 5),
+            reference_attention_received(weights, 5),
             "the values for another key",
             atol=1e-5,
             hint="use the key argument; do not hard-code an index",

@@ -16,8 +16,18 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..feedback import Feedback, checker, ran
+from ..feedback import Feedback, checker, matches, ran
 from ..gradients import input_gradient_norms
+
+__all__ = [
+    "SeedStack",
+    "check_gradient_norms",
+    "check_lstm_parameter_count",
+    "check_seed_stack",
+    "reference_gradient_norms",
+    "reference_lstm_parameter_count",
+    "reference_seed_stack",
+]
 
 # --------------------------------------------------------------------------------------------------
 # Exercise 4.1: how many parameters does nn.LSTM have?
@@ -39,21 +49,21 @@ def reference_lstm_parameter_count(input_size: int, hidden_size: int, num_layers
 _COUNT_CASES = ((2, 32, 1), (2, 32, 3), (1, 16, 2), (5, 8, 4))
 
 
-def _count_mistakes(i: int, h: int, n: int) -> dict[int, str]:
-    """The counts the usual mistakes give, each with the hint that names it."""
+def _count_mistakes(i: int, h: int, n: int) -> dict[str, int]:
+    """The counts the usual mistakes give, each keyed by the hint that names it."""
     right = reference_lstm_parameter_count(i, h, n)
     mistakes = {
-        right - 4 * h * n: "that is the Keras count: PyTorch keeps two bias vectors per gate "
-        "(b_ih and b_hh)",
-        right - 4 * h * h * n: "you left out the recurrent weights: every gate also multiplies "
-        "h_{t-1} (hidden_size x hidden_size per gate)",
-        right // 4: "an LSTM layer has 4 gates (i, f, g, o), each with its own weights and biases",
+        "that is the Keras count: PyTorch keeps two bias vectors per gate (b_ih and b_hh)": (
+            right - 4 * h * n
+        ),
+        "you left out the recurrent weights: every gate also multiplies h_{t-1} (hidden_size x "
+        "hidden_size per gate)": right - 4 * h * h * n,
+        "an LSTM layer has 4 gates (i, f, g, o), each with its own weights and biases": right // 4,
     }
     if n > 1:
-        first_only = 4 * (h * (i + h) + 2 * h) * n
-        mistakes[first_only] = (
+        mistakes[
             "layers 2, 3, ... read the hidden_size outputs of the layer below, not the input"
-        )
+        ] = 4 * (h * (i + h) + 2 * h) * n
     return mistakes
 
 
@@ -76,20 +86,16 @@ def check_lstm_parameter_count(fn: Callable[[int, int, int], int]) -> Feedback:
             return fb
         lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers)
         want = sum(p.numel() for p in lstm.parameters())
-        ok = _integral(got) and got == want
-        hint = _count_mistakes(input_size, hidden_size, num_layers).get(
-            got if _integral(got) else None,
-            "per layer: 4 gates x (weights on the layer's input + recurrent weights + 2 biases)"
-            if _integral(got)
-            else "a parameter count is a whole number: return an int",
-        )
-        fb.check(
-            ok,
+        if not fb.check(
+            matches(got, want, atol=0),  # an int, np.int64 or 4608.0; not 1.5, True or a tensor
             f"nn.LSTM({input_size}, {hidden_size}, num_layers={num_layers}): {want} parameters",
             failure=f"nn.LSTM({input_size}, {hidden_size}, num_layers={num_layers}): you said "
             f"{got!r}, nn.LSTM has {want}",
-            hint=hint,
-        )
+            hint="per layer: 4 gates x (weights on the layer's input + recurrent weights + 2 biases)"
+            if _integral(got)
+            else "a parameter count is a whole number: return an int",
+        ):
+            fb.name_mistake(got, _count_mistakes(input_size, hidden_size, num_layers), atol=0)
     return fb
 
 
@@ -162,42 +168,32 @@ def check_gradient_norms(fn: Callable[[Callable, torch.Tensor], torch.Tensor]) -
             "example and step",
         ):
             return fb
-        got = got.detach().double()
-        if torch.allclose(got, x_before.norm(dim=-1).double(), atol=1e-6):
-            fb.fail(
-                f"{name}: these are the norms of x itself, not of its gradient",
-                "call .backward() on model(x).sum() and read x.grad",
-            )
-            return fb
-        if k > 0 and torch.allclose(got, sum(grads).norm(dim=-1).double(), atol=1e-5):
-            fb.fail(
-                f"{name}: the norms include the first model's gradient",
-                "x.grad accumulates: backward() adds to the .grad of a tensor that already has "
-                "one. Work on a fresh copy, x = x.detach().clone().requires_grad_(True), so each "
-                "call starts from zero",
-            )
-            return fb
-        if torch.allclose(got * len(x), want.double(), atol=1e-5):
-            fb.fail(
-                f"{name}: the norms are {len(x)}x too small",
-                "you differentiated the mean of the outputs, which divides every gradient by the "
-                "batch size; differentiate model(x).sum()",
-            )
-            return fb
-        if torch.allclose(got, grads[-1].abs().sum(dim=-1).double(), atol=1e-5):
-            fb.fail(
-                f"{name}: these are L1 norms (sum of absolute values)",
-                "take the L2 norm over the feature axis: x.grad.norm(dim=-1)",
-            )
-            return fb
-        fb.check_close(
-            got,
+        mistakes = {
+            "these are the norms of x itself, not of its gradient: call .backward() on "
+            "model(x).sum() and read x.grad": x_before.norm(dim=-1),
+            f"the norms are {len(x)}x too small: you differentiated the mean of the outputs, "
+            "which divides every gradient by the batch size; differentiate model(x).sum()": (
+                want / len(x)
+            ),
+            "these are L1 norms (sum of absolute values): take the L2 norm over the feature "
+            "axis, x.grad.norm(dim=-1)": grads[-1].abs().sum(dim=-1),
+        }
+        if k > 0:  # an answer that makes the caller's x require gradients sees x.grad accumulate
+            mistakes[
+                "the norms include the first model's gradient: x.grad accumulates, backward() "
+                "adds to the .grad of a tensor that already has one. Work on a fresh copy, "
+                "x = x.detach().clone().requires_grad_(True), so each call starts from zero"
+            ] = sum(grads).norm(dim=-1)
+        if not fb.check_close(
+            got.detach(),
             want,
             f"{name}: the norms",
             atol=1e-5,
             hint="x needs requires_grad=True before the forward pass; differentiate "
             "model(x).sum(), then take x.grad.norm(dim=-1)",
-        )
+        ):
+            fb.name_mistake(got, mistakes)
+            return fb
     return fb
 
 
@@ -322,17 +318,12 @@ def check_seed_stack(fn: Callable[[int], nn.Module]) -> Feedback:
         ):
             return fb
         want, mistakes = ref(x), _stack_mistakes(ref, x)
-    diff = (out.double() - want.double()).abs().max().item()
-    if diff <= 1e-5:
-        fb.ok("with the article's weights copied in, the outputs match the reference")
-        return fb
-    named = next(
-        (hint for hint, wrong in mistakes.items() if torch.allclose(out, wrong, atol=1e-5)),
-        "feed the first LSTM's full output (all steps) to the second LSTM, then put the second "
-        "LSTM's last step h2[:, -1] through the Linear",
-    )
-    fb.fail(
-        f"with the article's weights copied in, the outputs differ by up to {diff:.3g}",
-        named,
-    )
+    if not fb.check_close(
+        out,
+        want,
+        "with the article's weights copied in, the outputs",
+        hint="feed the first LSTM's full output (all steps) to the second LSTM, then put the "
+        "second LSTM's last step h2[:, -1] through the Linear",
+    ):
+        fb.name_mistake(out, mistakes)
     return fb

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from ..capstone import marked_share as reference_marked_share
-from ..feedback import Feedback, checker, ran
+from ..feedback import Feedback, checker
+from ..metrics import marked_share as reference_marked_share
 from ..tracing import LSTMTrace, trace_lstm
 
 __all__ = [
@@ -55,24 +55,19 @@ def check_marked_share(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor])
     fb = Feedback("Exercise 10.1 - how much [CLS] takes from the mark, per head")
     weights, marks = _weights_case()
     result = fb.call(fn, weights.clone(), marks.clone())
-    if not ran(result) or not fb.check_tensor(result):
-        return fb
-    expected = reference_marked_share(weights, marks)
-    if tuple(result.shape) == (5,):
-        fb.fail(
-            "got one number per example: the heads were averaged",
-            "keep the heads axis: index weights[rows, :, 0, ...] so the result is (N, heads)",
-        )
-        return fb
-    if not fb.check_shape(result, (5, 3), "the result", hint="(N examples, heads)"):
-        return fb
-    diff = (result.double() - expected.double()).abs().max().item()
-    if fb.check(
-        diff < 1e-6,
-        "matches the reference on 5 examples x 3 heads",
-        failure=f"differs from the reference by up to {diff:.3g}",
+    if not fb.check_result(
+        result,
+        (5, 3),
+        hint="(N examples, heads)",
+        known_shapes={
+            (5,): (
+                "got one number per example: the heads were averaged",
+                "keep the heads axis: index weights[rows, :, 0, ...] so the result is (N, heads)",
+            )
+        },
     ):
         return fb
+    expected = reference_marked_share(weights, marks)
     rows = torch.arange(5)
     mistakes = {
         "only the mark itself: add the weight on the step after it (the label's step)": (
@@ -86,11 +81,14 @@ def check_marked_share(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor])
             weights[:, :, -1][rows, :, marks] + weights[:, :, -1][rows, :, marks + 1]
         ),
     }
-    fb.name_mistake(
+    if not fb.check_close(
         result,
-        mistakes,
-        otherwise="take row 0 of each head (weights[:, :, 0]) and add its columns marks and marks + 1",
-    )
+        expected,
+        "the shares of 5 examples x 3 heads",
+        atol=1e-6,
+        hint="take row 0 of each head (weights[:, :, 0]) and add its columns marks and marks + 1",
+    ):
+        fb.name_mistake(result, mistakes, atol=1e-6)
     return fb
 
 
@@ -112,26 +110,21 @@ def check_summary_vector(fn: Callable[[LSTMTrace], torch.Tensor]) -> Feedback:
     fb = Feedback("Exercise 10.2 - the BiLSTM's summary vector, read off the trace")
     lstm, trace, packed = _trace_case()
     result = fb.call(fn, trace)
-    if not ran(result) or not fb.check_tensor(result):
-        return fb
-    if tuple(result.shape) == (4, 4):
-        fb.fail(
-            "got (B, H): one direction only",
-            "a bidirectional LSTM has both directions: concatenate forward and backward, (B, 2H)",
-        )
-        return fb
-    if not fb.check_shape(result, (4, 8), "the result", hint="(batch, 2 * hidden_size)"):
+    if not fb.check_result(
+        result,
+        (4, 8),
+        hint="(batch, 2 * hidden_size)",
+        known_shapes={
+            (4, 4): (
+                "got (B, H): one direction only",
+                "a bidirectional LSTM has both directions: concatenate forward and backward, (B, 2H)",
+            )
+        },
+    ):
         return fb
     with torch.no_grad():
         _, (h_n, _) = lstm(packed)  # (layers * 2, B, H): the module's own final states
     expected = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # the top layer's forward ; backward
-    diff = (result.double() - expected.double()).abs().max().item()
-    if fb.check(
-        diff < 1e-5,
-        "equals the top layer's final states h_n (forward ; backward) on padded sequences",
-        failure=f"differs from the module's h_n by up to {diff:.3g}",
-    ):
-        return fb
     rows = torch.arange(trace.batch)
     fwd_real, fwd_pad = trace.h[-1, 0, rows, trace.lengths - 1], trace.h[-1, 0, :, -1]
     bwd_start, bwd_last = trace.h[-1, 1, :, 0], trace.h[-1, 1, rows, trace.lengths - 1]
@@ -151,9 +144,11 @@ def check_summary_vector(fn: Callable[[LSTMTrace], torch.Tensor]) -> Feedback:
             [trace.h[0, 0, rows, trace.lengths - 1], trace.h[0, 1, :, 0]], -1
         ),
     }
-    fb.name_mistake(
+    if not fb.check_close(
         result,
-        mistakes,
-        otherwise="forward: trace.h[-1, 0, rows, lengths - 1]; backward: trace.h[-1, 1, :, 0]",
-    )
+        expected,
+        "the summary vectors (the top layer's final states h_n, forward ; backward)",
+        hint="forward: trace.h[-1, 0, rows, lengths - 1]; backward: trace.h[-1, 1, :, 0]",
+    ):
+        fb.name_mistake(result, mistakes, atol=1e-6)
     return fb

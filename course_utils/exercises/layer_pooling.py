@@ -16,30 +16,30 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..feedback import Feedback, checker, ran
+from ..feedback import Feedback, checker, matches, ran
 from ..seeding import seeded
 
 __all__ = [
-    "final_states_solution",
-    "scalar_mix_solution",
-    "ablate_layer_solution",
+    "check_ablate_layer",
     "check_final_states",
     "check_scalar_mix",
-    "check_ablate_layer",
+    "reference_ablate_layer",
+    "reference_final_states",
+    "reference_scalar_mix",
 ]
 
 
 # --- reference solutions ------------------------------------------------------------------------
 
 
-def final_states_solution(out: torch.Tensor, lstm_hidden: int) -> torch.Tensor:
+def reference_final_states(out: torch.Tensor, lstm_hidden: int) -> torch.Tensor:
     """``cat(out[:, -1, :D], out[:, 0, D:])``: forward after the last step, backward after the first."""
     forward_last = out[:, -1, :lstm_hidden]  # (N, D): has read steps 0..K-1
     backward_last = out[:, 0, lstm_hidden:]  # (N, D): has read steps K-1..0
     return torch.cat([forward_last, backward_last], dim=-1)  # (N, 2D)
 
 
-def scalar_mix_solution(
+def reference_scalar_mix(
     cls_per_layer: torch.Tensor, logits: torch.Tensor, gamma: float
 ) -> torch.Tensor:
     """``gamma * sum_k softmax(logits)_k * cls_per_layer[:, k]``, shape ``(N, H)``."""
@@ -47,7 +47,7 @@ def scalar_mix_solution(
     return gamma * (weights.view(1, -1, 1) * cls_per_layer).sum(dim=1)  # (N, H)
 
 
-def ablate_layer_solution(
+def reference_ablate_layer(
     score_fn: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     k: int,
@@ -74,21 +74,18 @@ def _bilstm_case(seed: int = 0, n: int = 5, k: int = 6, h: int = 8, d: int = 4):
 @checker
 def check_final_states(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Feedback:
     """Check ``fn(out, lstm_hidden) -> (N, 2 * lstm_hidden)`` against ``nn.LSTM``'s own ``h_n``."""
-    fb = Feedback("Exercise 1 - pool a BiLSTM with both final states")
+    fb = Feedback("Exercise 9.1 - pool a BiLSTM with both final states")
     out, h_n, d = _bilstm_case()
     expected = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (N, 2D), PyTorch's final states
     result = fb.call(fn, out.clone(), d)
-    if not ran(result) or not fb.check_tensor(result):
-        return fb
-    if not fb.check_shape(
+    if not fb.check_result(
         result,
         tuple(expected.shape),
         "the pooled vector",
         hint="concatenate two (N, D) halves along the last dimension",
     ):
         return fb
-    seed_version = out[:, -1, :]
-    if torch.allclose(result, seed_version) and not torch.allclose(result, expected):
+    if matches(result, out[:, -1, :]) and not matches(result, expected):
         fb.fail(
             "this is the seed's out[:, -1, :]: its backward half has read only the last step",
             "the backward direction ends at position 0: take out[:, 0, D:] for that half",
@@ -116,16 +113,14 @@ def check_final_states(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Feedb
 @checker
 def check_scalar_mix(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> Feedback:
     """Check ``fn(cls_per_layer, logits, gamma) -> (N, H)`` on uneven weights and a gamma != 1."""
-    fb = Feedback("Exercise 2 - a learned scalar mix of layers")
+    fb = Feedback("Exercise 9.2 - a learned scalar mix of layers")
     g = torch.Generator().manual_seed(1)
     x = torch.randn(4, 6, 5, generator=g)  # (N, K, H)
     logits = torch.tensor([2.0, -1.0, 0.5, 0.0, 1.5, -0.5])
     gamma = 1.7
-    expected = scalar_mix_solution(x, logits, gamma)
+    expected = reference_scalar_mix(x, logits, gamma)
     result = fb.call(fn, x.clone(), logits.clone(), gamma)
-    if not ran(result) or not fb.check_tensor(result):
-        return fb
-    if not fb.check_shape(
+    if not fb.check_result(
         result,
         tuple(expected.shape),
         "the mixed vector",
@@ -133,26 +128,21 @@ def check_scalar_mix(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Ten
     ):
         return fb
     mistakes = {
-        "the plain mean of the layers": x.mean(dim=1) * gamma,
-        "weights without softmax": gamma * (logits.view(1, -1, 1) * x).sum(dim=1),
-        "a mix without gamma": scalar_mix_solution(x, logits, 1.0),
+        "this is the plain mean of the layers: weight each layer by softmax(logits)[k] "
+        "instead": x.mean(dim=1) * gamma,
+        "this is weights without softmax: turn the logits into weights with "
+        "torch.softmax(logits, 0)": gamma * (logits.view(1, -1, 1) * x).sum(dim=1),
+        "this is a mix without gamma: multiply the mix by gamma (it rescales the whole "
+        "vector)": reference_scalar_mix(x, logits, 1.0),
     }
-    for name, wrong in mistakes.items():
-        if torch.allclose(result, wrong, atol=1e-5):
-            hint = {
-                "the plain mean of the layers": "weight each layer by softmax(logits)[k] instead",
-                "weights without softmax": "turn the logits into weights with torch.softmax(logits, 0)",
-                "a mix without gamma": "multiply the mix by gamma (it rescales the whole vector)",
-            }[name]
-            fb.fail(f"this is {name}", hint)
-            return fb
-    fb.check_close(
+    if not fb.check_close(
         result,
         expected,
         "the mixed vectors",
         atol=1e-5,
         hint="gamma * sum_k softmax(logits)[k] * cls_per_layer[:, k]",
-    )
+    ):
+        fb.name_mistake(result, mistakes)
     return fb
 
 
@@ -163,7 +153,7 @@ def check_ablate_layer(
     ],
 ) -> Feedback:
     """Check ``fn(score_fn, x, k, baseline) -> (N,)`` on a score with a known answer per layer."""
-    fb = Feedback("Exercise 3 - ablate one layer's [CLS]")
+    fb = Feedback("Exercise 9.3 - ablate one layer's [CLS]")
     g = torch.Generator().manual_seed(2)
     x = torch.randn(5, 4, 3, generator=g)  # (N, K, H)
     baseline = torch.randn(4, 3, generator=g)  # (K, H)
@@ -174,7 +164,7 @@ def check_ablate_layer(
 
     for k in (3, 0):
         original = x.clone()
-        expected = ablate_layer_solution(score_fn, x, k, baseline)
+        expected = reference_ablate_layer(score_fn, x, k, baseline)
         result = fb.call(fn, score_fn, x, k, baseline)
         if not ran(result) or not fb.check_tensor(result, f"the result for layer {k}"):
             return fb
@@ -192,21 +182,14 @@ def check_ablate_layer(
             hint="return one score change per example: shape (N,)",
         ):
             return fb
-        if k == 3 and torch.allclose(result, -expected, atol=1e-5):
-            fb.fail(
-                "the sign is flipped",
-                "importance = score(x) - score(ablated): positive when "
-                "removing the layer lowers the score",
-            )
-            return fb
-        if k == 3 and torch.allclose(
-            result, ablate_layer_solution(score_fn, x, k, torch.zeros_like(baseline)), atol=1e-5
-        ):
-            fb.fail(
-                "you set the layer to zeros, not to its baseline",
-                "use baseline[k] (an average sentence's layer), not zeros: zero is no sentence",
-            )
-            return fb
+        mistakes = {
+            "the sign is flipped: importance = score(x) - score(ablated), positive when removing "
+            "the layer lowers the score": -expected,
+            "you set the layer to zeros, not to its baseline: use baseline[k] (an average "
+            "sentence's layer), not zeros: zero is no sentence": reference_ablate_layer(
+                score_fn, x, k, torch.zeros_like(baseline)
+            ),
+        }
         what = "layer 0 (never read): a change of 0" if k == 0 else f"the score drops for layer {k}"
         if not fb.check_close(
             result,
@@ -215,5 +198,6 @@ def check_ablate_layer(
             atol=1e-5,
             hint="replace x[:, k] by baseline[k] (a copy of x), score both, subtract",
         ):
+            fb.name_mistake(result, mistakes)
             return fb
     return fb

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..feedback import Feedback, checker, ran
+from ..feedback import Feedback, checker, matches, ran
 
 __all__ = [
     "check_keras_lstm_step",
@@ -72,17 +72,8 @@ def reference_memory_gain(f: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------- checkers
-def _same(a: object, b: torch.Tensor, atol: float = 1e-5) -> bool:
-    """Whether a learner's tensor equals ``b`` (same shape, within ``atol``)."""
-    return (
-        isinstance(a, torch.Tensor)
-        and a.shape == b.shape
-        and bool(torch.allclose(a.detach().double(), b.double(), atol=atol))
-    )
-
-
 def _keras_step_mistakes(x, h, c, kernel, recurrent_kernel, bias):
-    """What the usual mistakes of exercise 1.1 compute: ``{name: (h_new, c_new)}``."""
+    """What the usual mistakes of exercise 1.1 compute: ``{hint: (h_new, c_new)}``."""
     z = x @ kernel + h @ recurrent_kernel + bias  # (B, 4H)
     i, f, g, o = z.chunk(4, dim=-1)
     i, f, o = i.sigmoid(), f.sigmoid(), o.sigmoid()
@@ -91,10 +82,15 @@ def _keras_step_mistakes(x, h, c, kernel, recurrent_kernel, bias):
     i2, f2, o2, g2 = z.chunk(4, dim=-1)  # believing Keras orders the gates i, f, o, c
     c_order = f2.sigmoid() * c + i2.sigmoid() * g2.tanh()
     return {
-        "sigmoid g": (o * c_sig.tanh(), c_sig),
-        "old c": (o * c.tanh(), c_new),
-        "gate order": (o2.sigmoid() * c_order.tanh(), c_order),
-        "no tanh on c": (o * c_new, c_new),
+        "you squashed g with a sigmoid: the candidate g uses tanh, so it can write negative values "
+        "(i, f, o use sigmoid)": (o * c_sig.tanh(), c_sig),
+        "h_new = o * tanh(c_new): you used the old cell state c, not the new one": (
+            o * c.tanh(),
+            c_new,
+        ),
+        "you read the gates as i, f, o, c: Keras's order is i, f, c, o, the same as PyTorch's "
+        "i, f, g, o": (o2.sigmoid() * c_order.tanh(), c_order),
+        "h_new = o * tanh(c_new): you left out the tanh on the cell state": (o * c_new, c_new),
     }
 
 
@@ -118,16 +114,10 @@ def check_keras_lstm_step(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) 
         result = fb.call(fn, x, h, c, *keras)
         if not ran(result):
             return fb
-        if not fb.check(
-            isinstance(result, tuple) and len(result) == 2,
-            "returns a pair (h_new, c_new)",
-            failure=f"expected a pair (h_new, c_new), got {type(result).__name__}",
-            hint="end with `return h_new, c_new`",
-        ):
+        pair = fb.check_pair(result, "h_new", "c_new")
+        if pair is None:
             return fb
-        h_new, c_new = result
-        if not (fb.check_tensor(h_new, "h_new") and fb.check_tensor(c_new, "c_new")):
-            return fb
+        h_new, c_new = pair
         h_ref, c_ref = cell(x, (h, c))
         if not fb.check_shape(
             c_new,
@@ -137,23 +127,11 @@ def check_keras_lstm_step(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) 
             "already (F, 4H), so no .T is needed; split it into 4 gates of H",
         ):
             return fb
-        if _same(c_new, h_ref) and _same(h_new, c_ref):
+        if matches((c_new, h_new), (h_ref, c_ref)):
             fb.fail("h_new and c_new are swapped", "return h_new first, then c_new")
             return fb
-        if not (_same(h_new, h_ref) and _same(c_new, c_ref)):
-            hints = {
-                "sigmoid g": "you squashed g with a sigmoid: the candidate g uses tanh, so it can "
-                "write negative values (i, f, o use sigmoid)",
-                "old c": "h_new = o * tanh(c_new): you used the old cell state c, not the new one",
-                "gate order": "you read the gates as i, f, o, c: Keras's order is i, f, c, o, the "
-                "same as PyTorch's i, f, g, o",
-                "no tanh on c": "h_new = o * tanh(c_new): you left out the tanh on the cell state",
-            }
-            for name, (h_bad, c_bad) in _keras_step_mistakes(x, h, c, *keras).items():
-                if _same(h_new, h_bad) and _same(c_new, c_bad):
-                    fb.fail("h_new and c_new are what a usual mistake computes", hints[name])
-                    return fb
-        fb.check_close(
+        mistakes = _keras_step_mistakes(x, h, c, *keras)  # a mistake may spoil c_new, h_new or both
+        if not fb.check_close(
             c_new,
             c_ref,
             "c_new",
@@ -162,13 +140,15 @@ def check_keras_lstm_step(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) 
                 "the order i, f, g, o (z.chunk(4, dim=-1)); i, f, o use sigmoid, g uses tanh; "
                 "c_new = f * c + i * g"
             ),
-        )
-        fb.check_close(
+        ):
+            fb.name_mistake((h_new, c_new), mistakes)
+        if not fb.check_close(
             h_new,
             h_ref,
             "h_new",
             hint="h_new = o * tanh(c_new): the output gate times the squashed *new* cell state",
-        )
+        ):
+            fb.name_mistake((h_new, c_new), mistakes)
     return fb
 
 
@@ -197,7 +177,7 @@ def check_set_forget_bias(fn: Callable[[nn.LSTM, float], None]) -> Feedback:
             s: getattr(lstm, "bias_ih" + s)[H : 2 * H] + getattr(lstm, "bias_hh" + s)[H : 2 * H]
             for s in suffixes
         }
-        bad = [s for s, b in total.items() if not torch.allclose(b, torch.full((H,), value))]
+        bad = [s for s, b in total.items() if not matches(b, torch.full_like(b, value), atol=1e-6)]
         if bad:
             wrong_value.append(value)
             wrong_parts.update(bad)
@@ -283,12 +263,7 @@ def check_memory_gain(fn: Callable[[torch.Tensor], torch.Tensor]) -> Feedback:
             f[0] ** f.shape[0]
         ),
     }
-    if not _same(got, expected):
-        for what, value in mistakes.items():
-            if _same(got, value):
-                fb.fail("the gains are what a usual mistake computes", f"you computed {what}")
-                return fb
-    fb.check_close(
+    if not fb.check_close(
         got,
         expected,
         "the gains",
@@ -296,5 +271,6 @@ def check_memory_gain(fn: Callable[[torch.Tensor], torch.Tensor]) -> Feedback:
             "with i = 0, c_t = f_t * c_{t-1}, so c_T = (f_1 * f_2 * ... * f_T) * c_0: a product over "
             "time, f.prod(dim=0), not a sum or a mean"
         ),
-    )
+    ):
+        fb.name_mistake(got, {f"you computed {what}": wrong for what, wrong in mistakes.items()})
     return fb

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..feedback import Feedback, checker, ran
+from ..feedback import Feedback, checker, matches, max_difference, ran
 
 __all__ = [
     "check_causal_mask",
@@ -118,7 +118,7 @@ def _same_behaviour(mask: torch.Tensor, x: torch.Tensor) -> tuple[bool, str]:
     want = _attend(reference_causal_mask(x.shape[1]), x)
     assert not isinstance(want, str)
     finite = bool(torch.isfinite(got[0]).all() and torch.isfinite(got[1]).all())
-    same = finite and all(torch.allclose(g, w, atol=1e-6) for g, w in zip(got, want, strict=True))
+    same = finite and matches(got, want, atol=1e-6)
     return same, "" if finite else "some queries have every key blocked (their outputs are NaN)"
 
 
@@ -198,7 +198,7 @@ def check_causal_mask(fn: Callable[[int], torch.Tensor]) -> Feedback:
         x6_changed[:, 4:] = torch.randn(2, 2, 8)
         a, b = _attend(mask6, x6), _attend(mask6, x6_changed)
         if not isinstance(a, str) and not isinstance(b, str):
-            diff = (a[0][:, :4] - b[0][:, :4]).abs().max().item()
+            diff = max_difference(a[0][:, :4], b[0][:, :4])
             fb.check(
                 diff < 1e-6,
                 "in nn.MultiheadAttention, steps 0-3 ignore changes to steps 4-5",
@@ -278,42 +278,41 @@ def check_head_weights(
     x = torch.randn(2, 5, 12)
     with torch.no_grad():
         result = fb.call(fn, mha, x)
-        if not ran(result) or not fb.check_tensor(result):
-            return fb
         expected = nn.MultiheadAttention.forward(
             mha, x, x, x, need_weights=True, average_attn_weights=False
         )[1]  # (B, H, T, T)
-    if tuple(result.shape) == (2, 5, 5):
-        fb.fail(
-            "got (B, T, T): the heads were averaged",
-            "keep one matrix per head: split q and k into (B, H, T, head_dim) before q @ k^T",
-        )
-        return fb
-    if not fb.check_shape(result, (2, 3, 5, 5), "the result", hint="(batch, num_heads, T, T)"):
+    if not fb.check_result(
+        result,
+        (2, 3, 5, 5),
+        hint="(batch, num_heads, T, T)",
+        known_shapes={
+            (2, 5, 5): (
+                "got (B, T, T): the heads were averaged",
+                "keep one matrix per head: split q and k into (B, H, T, head_dim) before q @ k^T",
+            )
+        },
+    ):
         return fb
     result = result.detach()
     rows = result.sum(dim=-1)
     fb.check(
-        bool(torch.allclose(rows, torch.ones_like(rows), atol=1e-4)),
+        matches(rows, torch.ones_like(rows), atol=1e-4),
         "each query's weights sum to 1",
         hint="softmax over the last axis (the keys)",
     )
-    diff = (result.double() - expected.double()).abs().max().item()
-    if fb.check(
-        diff < 1e-5,
-        "the weights match nn.MultiheadAttention's (average_attn_weights=False)",
-        failure=f"the weights differ from nn.MultiheadAttention's by up to {diff:.3g}",
+    if not fb.check_close(
+        result,
+        expected,
+        "the weights (against nn.MultiheadAttention's, average_attn_weights=False)",
+        hint="in_proj_weight stacks W_q, W_k, W_v as rows (3 * embed_dim, embed_dim); project with "
+        "F.linear, split into q, k, v, then into heads of head_dim = embed_dim // num_heads",
     ):
-        return fb
-    hint = _diagnose_head_weights(mha, x, result)
-    fb.lines[-1] = (False, fb.lines[-1][1], hint)
+        fb.name_mistake(result, _head_weights_mistakes(mha, x))
     return fb
 
 
-def _diagnose_head_weights(
-    mha: nn.MultiheadAttention, x: torch.Tensor, result: torch.Tensor
-) -> str:
-    """Name the usual mistake by recomputing the weights with it."""
+def _head_weights_mistakes(mha: nn.MultiheadAttention, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The weights the usual mistakes compute, each keyed by the hint that names it."""
     batch, seq_len, embed_dim = x.shape
     heads, head_dim = mha.num_heads, embed_dim // mha.num_heads
     with torch.no_grad():
@@ -325,16 +324,14 @@ def _diagnose_head_weights(
             k = k.view(batch, seq_len, heads, head_dim).transpose(1, 2)  # (B, H, T, d)
             return (q @ k.transpose(-2, -1) * scale).softmax(dim=-1)
 
-        close = lambda w: (w - result).abs().max().item() < 1e-5  # noqa: E731
-        if close(weights(True, 1.0)):
-            return "divide the scores by sqrt(head_dim) (not sqrt(embed_dim), and not skipped)"
-        if close(weights(True, 1 / math.sqrt(embed_dim))):
-            return "scale by sqrt(head_dim) = sqrt(embed_dim // num_heads), not sqrt(embed_dim)"
-        if close(weights(False, 1 / math.sqrt(head_dim))):
-            return (
-                "add in_proj_bias: q = x @ W_q.T + b_q (F.linear(x, in_proj_weight, in_proj_bias))"
-            )
-    return (
-        "in_proj_weight stacks W_q, W_k, W_v as rows (3 * embed_dim, embed_dim); project with "
-        "F.linear, split into q, k, v, then into heads of head_dim = embed_dim // num_heads"
-    )
+        return {
+            "divide the scores by sqrt(head_dim) (not sqrt(embed_dim), and not skipped)": weights(
+                True, 1.0
+            ),
+            "scale by sqrt(head_dim) = sqrt(embed_dim // num_heads), not sqrt(embed_dim)": weights(
+                True, 1 / math.sqrt(embed_dim)
+            ),
+            "add in_proj_bias: q = x @ W_q.T + b_q (F.linear(x, in_proj_weight, in_proj_bias))": (
+                weights(False, 1 / math.sqrt(head_dim))
+            ),
+        }

@@ -18,24 +18,24 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..feedback import Feedback, checker, ran
+from ..feedback import Feedback, checker, matches, ran
 from ..seeding import seeded
 from ..seq2seq import BahdanauAttention, shift_right
 
 __all__ = [
-    "additive_scores_solution",
-    "masked_attention_solution",
-    "shift_right_solution",
     "check_additive_scores",
     "check_masked_attention",
     "check_shift_right",
+    "reference_additive_scores",
+    "reference_masked_attention",
+    "reference_shift_right",
 ]
 
 
 # --- reference solutions ------------------------------------------------------------------------
 
 
-def additive_scores_solution(
+def reference_additive_scores(
     query: torch.Tensor, keys: torch.Tensor, W_q: nn.Linear, W_k: nn.Linear, v: nn.Linear
 ) -> torch.Tensor:
     """``e_j = v^T tanh(W_q q + W_k k_j)`` for query ``(B, Hq)`` and keys ``(B, S, Hk)``: ``(B, S)``."""
@@ -43,7 +43,7 @@ def additive_scores_solution(
     return v(hidden).squeeze(-1)  # (B, S, 1) -> (B, S)
 
 
-def masked_attention_solution(
+def reference_masked_attention(
     scores: torch.Tensor, values: torch.Tensor, mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax of ``scores (B, S)`` over the steps where ``mask`` is True; context ``(B, H)``."""
@@ -52,7 +52,7 @@ def masked_attention_solution(
     return context, weights
 
 
-def shift_right_solution(target: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+def reference_shift_right(target: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
     """``[start, y_0, ..., y_{T-2}]`` for every row of ``target (B, T)``."""
     return torch.cat([start.unsqueeze(1).to(target.dtype), target[:, :-1]], dim=1)  # (B, T)
 
@@ -73,54 +73,44 @@ def check_additive_scores(
     fn: Callable[[torch.Tensor, torch.Tensor, nn.Linear, nn.Linear, nn.Linear], torch.Tensor],
 ) -> Feedback:
     """Check ``fn(query, keys, W_q, W_k, v) -> scores (B, S)`` against :class:`BahdanauAttention`."""
-    fb = Feedback("Exercise 1 - the additive (Bahdanau) score")
+    fb = Feedback("Exercise 6.1 - the additive (Bahdanau) score")
     attention, query, keys = _attention_case()
     with torch.no_grad():
         expected = attention.score(query, keys)  # (B, S)
         result = fb.call(fn, query.clone(), keys.clone(), attention.W_q, attention.W_k, attention.v)
-    if not ran(result) or not fb.check_tensor(result):
-        return fb
     b, s = expected.shape
-    if tuple(result.shape) == (b, s, 1):
-        fb.fail(
-            f"the scores have shape {(b, s, 1)}, expected {(b, s)}",
-            "v(...) keeps a last axis of size 1: end with .squeeze(-1)",
-        )
-        return fb
-    if not fb.check_shape(
+    if not fb.check_result(
         result,
         (b, s),
         "the scores",
         hint="add W_q(query).unsqueeze(1), shape (B, 1, A), to W_k(keys), shape (B, S, A): "
         "the query is broadcast over the S keys",
+        known_shapes={
+            (b, s, 1): (
+                f"the scores have shape {(b, s, 1)}, expected {(b, s)}",
+                "v(...) keeps a last axis of size 1: end with .squeeze(-1)",
+            )
+        },
     ):
         return fb
     with torch.no_grad():
         summed = attention.W_q(query).unsqueeze(1) + attention.W_k(keys)  # (B, S, A)
         mistakes = {
-            "the scores are a linear function of q and k": (
-                attention.v(summed).squeeze(-1),
-                "apply torch.tanh before v",
+            "the scores are a linear function of q and k: apply torch.tanh before v": (
+                attention.v(summed).squeeze(-1)
             ),
-            "tanh is applied after v, so every score lies in (-1, 1)": (
-                torch.tanh(attention.v(summed)).squeeze(-1),
-                "tanh goes inside: v(torch.tanh(W_q(q) + W_k(k)))",
-            ),
-            "the features are summed instead of projected with v": (
-                torch.tanh(summed).sum(-1),
-                "project with v (a learned vector), do not sum the features: v(torch.tanh(...))",
-            ),
+            "tanh is applied after v, so every score lies in (-1, 1): tanh goes inside, "
+            "v(torch.tanh(W_q(q) + W_k(k)))": torch.tanh(attention.v(summed)).squeeze(-1),
+            "the features are summed instead of projected with v: project with v (a learned "
+            "vector), do not sum the features: v(torch.tanh(...))": torch.tanh(summed).sum(-1),
         }
-    for message, (wrong, hint) in mistakes.items():
-        if torch.allclose(result.detach(), wrong, atol=1e-5):
-            fb.fail(message, hint)
-            return fb
-    fb.check_close(
+    if not fb.check_close(
         result.detach(),
         expected,
         "the scores",
         hint="score_j = v(tanh(W_q(query) + W_k(keys_j))): one W_q for the query, one W_k for keys",
-    )
+    ):
+        fb.name_mistake(result, mistakes)
     return fb
 
 
@@ -132,37 +122,32 @@ def check_masked_attention(
 
     The case has padded steps (``mask`` False) whose scores are large, so ignoring the mask shows.
     """
-    fb = Feedback("Exercise 2 - attention over the real steps only")
+    fb = Feedback("Exercise 6.2 - attention over the real steps only")
     with seeded(1) as g:
         scores = torch.randn(3, 6, generator=g)
         values = torch.randn(3, 6, 4, generator=g)
     lengths = torch.tensor([6, 4, 1])
     mask = torch.arange(6).unsqueeze(0) < lengths.unsqueeze(1)  # (B, S), True on real steps
     scores = scores.masked_fill(~mask, 5.0)  # padding that would win if it were not masked
-    expected_ctx, expected_w = masked_attention_solution(scores, values, mask)
-    result = fb.call(fn, scores.clone(), values.clone(), mask.clone())
-    if not ran(result):
+    expected_ctx, expected_w = reference_masked_attention(scores, values, mask)
+    pair = fb.check_pair(
+        fb.call(fn, scores.clone(), values.clone(), mask.clone()), "context", "weights"
+    )
+    if pair is None:
         return fb
-    if not (isinstance(result, tuple) and len(result) == 2):
-        fb.fail(
-            f"expected a pair (context, weights), got {type(result).__name__}",
-            "end with `return context, weights`",
-        )
-        return fb
-    context, weights = result
-    if not (fb.check_tensor(context, "context") and fb.check_tensor(weights, "weights")):
-        return fb
+    context, weights = pair
     if not fb.check_shape(weights, (3, 6), "weights", hint="one weight per source step: (B, S)"):
         return fb
     after = torch.softmax(scores, dim=-1) * mask  # the mask applied after the softmax
-    if torch.allclose(weights.detach(), after, atol=1e-6):
+    if matches(weights, after, atol=1e-6):
         fb.fail(
             "the mask was applied after the softmax: rows no longer sum to 1",
             "mask before the softmax: scores.masked_fill(~mask, float('-inf')), then softmax",
         )
         return fb
+    sums = weights.detach().sum(-1)
     fb.check(
-        torch.allclose(weights.detach().sum(-1), torch.ones(3), atol=1e-5),
+        matches(sums, torch.ones_like(sums)),
         "every row of weights sums to 1",
         hint="softmax over the source steps: dim=-1",
     )
@@ -175,7 +160,7 @@ def check_masked_attention(
         "before the softmax",
     )
     fb.check(
-        torch.allclose(weights.detach()[2, 0], torch.tensor(1.0)),
+        matches(weights[2, 0], torch.tensor(1.0)),
         "a sequence with one real step puts weight 1.0 on it",
         hint="with one real step the softmax has one position: its weight must be 1",
     )
@@ -193,7 +178,7 @@ def check_masked_attention(
 @checker
 def check_shift_right(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
     """Check ``fn(target, start) -> decoder_inputs (B, T)`` for teacher forcing."""
-    fb = Feedback("Exercise 3 - decoder inputs for teacher forcing")
+    fb = Feedback("Exercise 6.3 - decoder inputs for teacher forcing")
     # every row has its own start (a values model starts from each series' last value), and row 0's
     # start is not 10: a hard-coded <bos> and `start[0]` for every row are both caught, by name
     target = torch.tensor([[3, 1, 4, 1, 5], [9, 2, 6, 5, 3], [2, 7, 1, 8, 2]])

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..feedback import Feedback, checker, matching_mistake, ran, same_tensor
+from ..feedback import Feedback, checker, matches, ran
 from ..probes import probe_r2
 
 __all__ = [
@@ -105,16 +105,14 @@ def check_time_distributed(fn: Callable[[nn.Module, torch.Tensor], torch.Tensor]
             "every step got the last step's result: apply the module to every step, not only "
             "x[:, -1]": head(x[:, -1]).unsqueeze(1).expand(2, 5, 3),
         }
-    if not same_tensor(got, expected) and (hint := matching_mistake(got, mistakes)):
-        fb.fail("the per-step outputs are what a usual mistake computes", hint)
-        return fb
-    fb.check_close(
+    if not fb.check_close(
         got,
         expected,
         "the per-step outputs",
         hint="reshape (B, T, F) -> (B*T, F) keeps each step's features together; "
         "do not use .view on a transposed tensor or swap B and T",
-    )
+    ):
+        fb.name_mistake(got, mistakes)
     return fb
 
 
@@ -161,16 +159,19 @@ def check_probe_r2(fn: Callable[[torch.Tensor, torch.Tensor, int], float]) -> Fe
         "you returned 1 - MSE without dividing by the target's variance on the scored rows: "
         "R^2 = 1 - MSE / Var(target)": "not divided",
     }
-    if abs(value - expected) > 1e-3:
-        for hint, mistake in mistakes.items():
-            if abs(value - _probe_variant(features, target, 30, mistake=mistake)) <= 1e-3:
-                fb.fail("the R^2 is what a usual mistake computes", hint)
-                return fb
-    fb.check(
-        abs(value - expected) <= 1e-3,
+    if not fb.check(
+        matches(value, expected, atol=1e-3),
         f"the held-out R^2 ({expected:.3f})",
         failure=f"expected a held-out R^2 of {expected:.3f}, got {value:.3f}",
         hint="fit least squares (with intercept) on rows [:n_fit], predict rows [n_fit:], and "
         "return 1 - MSE / Var(target[n_fit:])",
-    )
+    ):
+        fb.name_mistake(
+            value,
+            {
+                hint: _probe_variant(features, target, 30, mistake=mistake)
+                for hint, mistake in mistakes.items()
+            },
+            atol=1e-3,
+        )
     return fb

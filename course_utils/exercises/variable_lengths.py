@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from ..feedback import Feedback, checker, matching_mistake, ran, same_tensor
+from ..feedback import Feedback, checker, ran
 
 __all__ = [
     "check_last_real_step",
@@ -109,15 +109,13 @@ def check_last_real_step(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
             _by_nonzero_rows(output, "last")
         ),
     }
-    if not same_tensor(got, expected) and (hint := matching_mistake(got, mistakes)):
-        fb.fail("the selected outputs are what a usual mistake computes", hint)
-        return fb
-    fb.check_close(
+    if not fb.check_close(
         got,
         expected,
         "the selected outputs",
         hint="output[torch.arange(B), lengths - 1] picks one step per row",
-    )
+    ):
+        fb.name_mistake(got, mistakes)
     return fb
 
 
@@ -151,19 +149,15 @@ def check_masked_final_state(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]
         [[1, 1, 1, 1, 1, 1], [1, 0, 1, 1, 0, 0], [0, 1, 0, 1, 1, 0]], dtype=torch.bool
     )
     with torch.no_grad():
-        result = fb.call(fn, lstm, x, mask)
-        if not ran(result):
-            return fb
-        if not fb.check(
-            isinstance(result, tuple) and len(result) == 2,
-            "returns a pair (h, c)",
-            failure=f"expected a pair (h, c), got {type(result).__name__}",
+        pair = fb.check_pair(
+            fb.call(fn, lstm, x, mask),
+            "h",
+            "c",
             hint="return the final hidden and cell states, each (B, H)",
-        ):
+        )
+        if pair is None:
             return fb
-        h, c = result
-        if not (fb.check_tensor(h, "h") and fb.check_tensor(c, "c")):
-            return fb
+        h, c = pair
         if not fb.check_shape(h, (3, 3), "h", hint="one final state per sequence: (B, H)"):
             return fb
         h_ref, c_ref = reference_masked_final_state(lstm, x, mask)
@@ -185,12 +179,7 @@ def check_masked_final_state(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]
                 c_first[-1],
             ),
         }
-        if not (same_tensor(h, h_ref) and same_tensor(c, c_ref)):
-            for hint, (h_bad, c_bad) in mistakes.items():
-                if same_tensor(h, h_bad) and same_tensor(c, c_bad):
-                    fb.fail("(h, c) are what a usual mistake computes", hint)
-                    return fb
-        fb.check_close(
+        if not fb.check_close(
             h,
             h_ref,
             "h",
@@ -198,6 +187,10 @@ def check_masked_final_state(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]
                 "step through time: h_new, c_new = one step of the LSTM; then keep the old state where "
                 "the mask is False (m = mask[:, t].unsqueeze(1); h = torch.where(m, h_new, h))"
             ),
-        )
-        fb.check_close(c, c_ref, "c", hint="c must be carried over exactly like h at masked steps")
+        ):
+            fb.name_mistake((h, c), mistakes)
+        if not fb.check_close(
+            c, c_ref, "c", hint="c must be carried over exactly like h at masked steps"
+        ):
+            fb.name_mistake((h, c), mistakes)
     return fb
