@@ -1,10 +1,10 @@
 """Claim checks and numeric comparisons: how a notebook proves what it says.
 
-The seed articles contain real errors. A claim check quotes the article, states the rule that decides
+The source articles contain real errors. A claim check quotes the article, states the rule that decides
 it, measures the claim and a control, and lets the rule compute the verdict: nobody types it in.
 
     check = claim_check(
-        seed="003",
+        article="003",
         quote="... text generation or translation.",
         rule="holds if the unmasked model's next-token loss stays at or above the honest floor",
         holds=[loss >= floor for loss in leaky_losses],       # one bool per seed
@@ -24,7 +24,9 @@ How the verdict is computed (the same for every check in the course):
   without the part in question). Every part's control must give the opposite outcome at every seed;
   if it does not, the experiment cannot tell the two cases apart and the verdict is ``INCONCLUSIVE``.
 
-The printed block has a ``Measured:`` paragraph with the numbers. In CI nbval compares checked cells
+The printed block reads ``Claim`` (the quote), ``Rule``, ``Measured`` (the numbers), ``Control
+(should come out the other way)`` with the rule's outcome there, ``Outcome`` (the rule on the
+claim), ``Verdict`` and ``In short`` (the verdict in one plain sentence). In CI nbval compares checked cells
 with the patterns of ``notebooks/nbval_sanitize.cfg``, which blank that paragraph, so the quote, rule,
 control outcome and verdict are compared exactly while trained decimals (which move with the CPU's
 kernels and the release) are shown but not compared. ``tests/test_evidence.py`` re-runs every
@@ -51,6 +53,7 @@ Helpers that make the rules easy to follow:
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -131,7 +134,7 @@ def verdict_from(holds: Holds) -> Verdict:
 class ClaimCheck:
     """A quoted claim, the rule that decides it, what was measured, the control, and the verdict."""
 
-    seed: str
+    article: str
     quote: str
     rule: str
     finding: str
@@ -189,10 +192,13 @@ class ClaimCheck:
             "INCONCLUSIVE": "the control did not come out the other way",
         }.get(verdict, seeds)
         lines = [
-            wrap(f'"{self.quote}"', f"Claim (seed {self.seed}): "),
+            wrap(f'"{self.quote}"', f"Claim (article {self.article}): "),
             wrap(self.rule, "Rule: "),
             wrap(self.finding, "Measured: "),
-            wrap(f"{self.control}: {self._outcome_text(self.control_holds)}", "Control: "),
+            wrap(
+                f"{self.control}: {self._outcome_text(self.control_holds)}",
+                "Control (should come out the other way): ",
+            ),
             wrap(f"{self._outcome_text(self.holds)} ({why})", "Outcome: "),
         ]
         if self.testable is not None:
@@ -205,12 +211,34 @@ class ClaimCheck:
                     "Testable: ",
                 )
             )
-        return "\n".join([*lines, f"Verdict: {verdict}"])
+        return "\n".join([*lines, f"Verdict: {verdict}", wrap(self.in_short, "In short: ")])
+
+    @property
+    def in_short(self) -> str:
+        """The verdict in one plain sentence, for a reader who skips the lines above."""
+        parts = {p: _settle(list(v)) for p, v in self.holds.items()}
+        held = [p for p, v in parts.items() if v]
+        every = " at every seed" if self.n_seeds > 1 else ""
+        failed = [p for p, v in parts.items() if v is False]
+        return {
+            "TRUE": f"the article is right here: the rule holds{every} and fails on the control, "
+            "so it could have failed.",
+            "FALSE": f"the article is wrong here: the rule fails{every}, while on the control it "
+            "holds, so it could have held.",
+            "PARTLY TRUE": f"the article is partly right: {', '.join(held)} "
+            f"{'holds' if len(held) == 1 else 'hold'}; {', '.join(failed)} "
+            f"{'fails' if len(failed) == 1 else 'fail'}.",
+            "NOT SUPPORTED": "the seeds disagree, so these measurements support neither answer.",
+            "INCONCLUSIVE": "the control did not come out the other way, so this experiment "
+            "cannot tell a true claim from a false one.",
+            "NOT TESTABLE": "this task leaves no room for both outcomes, so the claim is not "
+            "judged here.",
+        }[self.verdict]
 
 
 def claim_check(
     *,
-    seed: str,
+    article: str,
     quote: str,
     rule: str,
     holds: Holds,
@@ -223,7 +251,7 @@ def claim_check(
     """Decide a claim by a stated rule, print the check and return it.
 
     Args:
-        seed: which article, e.g. ``"002"``.
+        article: which source article, e.g. ``"002"`` (``seed`` in this course means a random seed).
         quote: the article's words, verbatim (shortened with "..." where needed).
         rule: one line, what has to be measured for the claim to hold ("holds if ...").
         holds: the rule's outcome: a bool, one bool per seed, or ``{part: bool or list}``.
@@ -260,8 +288,12 @@ def claim_check(
             f"testable has {len(room)} values but the claim was measured at "
             f"{max(len(v) for v in claim.values())} seeds: give one per seed"
         )
+    if not re.fullmatch(r"\d{3}", str(article)):
+        raise ValueError(
+            f'article must be the article\'s three digits, e.g. "002", got {article!r}'
+        )
     check = ClaimCheck(
-        seed=seed,
+        article=article,
         quote=quote.strip(),
         rule=rule.strip(),
         finding=finding.strip(),

@@ -4,7 +4,7 @@
 #   job 1: ruff lint and format check; the >>> examples in course_utils' docstrings (doctests); unit
 #          tests of course_utils; exercise-checker contracts; the committed state of the notebooks;
 #          papermill runs with small parameters; the browser test;
-#          nbval over every notebook (cells marked NBVAL_CHECK_OUTPUT must print what is committed),
+#          nbval over every notebook (cells tagged nbval-check-output must print what is committed),
 #          then nbval again with ATEN_CPU_CAPABILITY=default (the kernels of a CPU without AVX2).
 #   job 2: every notebook run at SEED 1 and at SEED 2 with its full parameters must print the same
 #          "Verdict:" lines as the committed run (tests/test_evidence.py, marker `seeds`).

@@ -14,7 +14,7 @@ from course_utils import checks
 
 def _check(**overrides):
     args = dict(
-        seed="002",
+        article="002",
         quote="c is passed up",
         rule="holds if the next layer's output changes when c is perturbed",
         holds=[False, False, False],
@@ -28,10 +28,50 @@ def _check(**overrides):
 def test_claim_check_computes_the_verdict_from_the_rule(capsys):
     result = _check()
     out = capsys.readouterr().out
-    assert 'Claim (seed 002): "c is passed up"' in out and out.rstrip().endswith("Verdict: FALSE")
-    assert "Rule: holds if" in out and "Control: a layer fed c on purpose: the rule holds" in out
+    assert 'Claim (article 002): "c is passed up"' in out and "\nVerdict: FALSE\n" in out
+    assert "Rule: holds if" in out
+    assert (
+        "Control (should come out the other way): a layer fed c on purpose: the rule holds" in out
+    )
     assert "(the same at 3 seeds)" in out and result.verdict == "FALSE"
+    assert out.rstrip().endswith("so it could have held.")
     assert _check(holds=True, control_holds=False).verdict == "TRUE"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "verdict", "sentence"),
+    [
+        ({"holds": True, "control_holds": False}, "TRUE", "the article is right here"),
+        ({}, "FALSE", "the article is wrong here"),
+        (
+            {"holds": {"h": True, "c": False}, "control_holds": {"h": False, "c": True}},
+            "PARTLY TRUE",
+            "partly right: h holds; c fails",
+        ),
+        ({"holds": [True, False, True]}, "NOT SUPPORTED", "the seeds disagree"),
+        ({"control_holds": [False] * 3}, "INCONCLUSIVE", "cannot tell a true claim"),
+        (
+            {
+                "testable": [True, False, True],
+                "why_untestable": "at the ceiling",
+                "control_holds": [False] * 3,
+            },
+            "NOT TESTABLE",
+            "no room for both outcomes",
+        ),
+    ],
+)
+def test_every_verdict_ends_in_one_plain_sentence(overrides, verdict, sentence):
+    check = _check(**overrides)
+    assert check.verdict == verdict
+    last = str(check).split("\nVerdict: ")[1].splitlines()[1]
+    assert last.startswith("In short: ")
+    assert sentence in " ".join(str(check).split("In short: ")[1].split())
+
+
+def test_the_article_is_three_digits():
+    with pytest.raises(ValueError, match="three digits"):
+        _check(article="2")
 
 
 def test_claim_check_parts_seeds_and_controls():
@@ -155,7 +195,7 @@ def test_testable_false_gives_not_testable_and_says_why(capsys):
     out = capsys.readouterr().out
     assert check.verdict == "NOT TESTABLE"
     assert "Testable: no at 1 of 3 seeds: the rival scores 0.998" in out
-    assert out.rstrip().endswith("Verdict: NOT TESTABLE")
+    assert "\nVerdict: NOT TESTABLE\n" in out
     check = _true_check(testable=[True] * 3)
     assert check.verdict == "TRUE" and "Testable: yes" in capsys.readouterr().out
     with pytest.raises(ValueError, match="why_untestable"):

@@ -1,7 +1,7 @@
 """The evidence rules of the course (CONTRIBUTING.md, "What counts as evidence"), checked on the notebooks.
 
 - no verdict is typed in: every claim check computes it from a rule (``course_utils.checks``);
-- every claim check sits in a cell nbval compares (``# NBVAL_CHECK_OUTPUT``);
+- every claim check sits in a cell nbval compares (cell tag ``nbval-check-output``);
 - no committed verdict is INCONCLUSIVE (a control that did not come out the other way);
 - no control is a constant: every ``control_holds`` rests on a measured value, decided by the
   claim's own rule (checked statically, ``tests/evidence_reader.py``);
@@ -55,11 +55,11 @@ def test_claim_checks_are_compared_by_nbval(path):
         for i, c in enumerate(nb.cells)
         if c.cell_type == "code"
         and "claim_check(" in c.source
-        and not c.source.lstrip().startswith("# NBVAL_CHECK_OUTPUT")
+        and "nbval-check-output" not in c.metadata.get("tags", [])
         and "import" not in c.source.split("claim_check(")[0].splitlines()[-1]
     ]
     assert not unchecked, (
-        f"{path.name}: claim checks in cells {unchecked} lack # NBVAL_CHECK_OUTPUT"
+        f"{path.name}: claim checks in cells {unchecked} lack the cell tag nbval-check-output"
     )
 
 

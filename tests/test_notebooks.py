@@ -1,7 +1,7 @@
 """Every notebook is committed executed and clean, and runs with small papermill parameters.
 
 nbval (``pytest --nbval-lax notebooks``) re-executes the notebooks as committed and compares the cells
-marked ``# NBVAL_CHECK_OUTPUT``; this module checks what nbval does not: the committed state, the
+tagged ``nbval-check-output``; this module checks what nbval does not: the committed state, the
 course structure, and that the ``parameters`` cell really parameterises the notebook.
 """
 
