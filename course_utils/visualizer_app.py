@@ -5,10 +5,14 @@ One sentence, picked from a menu or typed, drives three tabs:
 (a) **attention**: the pretrained encoder's self-attention by layer and head, as a heatmap or as
     token lines (notebook 08's explorer);
 (b) **BERT + LSTM**: the notebook-08 classifier's prediction, and the h, c and gates of its two
-    LSTMs over the sentence's tokens (``inspect``'s state views);
+    LSTMs over the sentence's tokens (``inspect``'s state views; the grid names the token read at
+    each step);
 (c) **layer importance**: which hidden state's [CLS] the notebook-09 BiLSTM pooling relies on for
     the class it **predicts**, by ablation, gradient x input and integrated gradients, next to the
     same model **untrained** (the control: what the methods give for a model that learned nothing).
+    The spread is over the menu's sentences (and a typed one), the shown sentence in red.
+
+Each tab opens with a two-line guide (:data:`GUIDES`: what it shows, what to look for).
 
 The two classifiers are loaded from ``app/weights/classifiers.pt`` (made by
 ``scripts/make_app_weights.py``), so the app starts in seconds and works offline. They are not the
@@ -29,7 +33,15 @@ from typing import Any
 import ipywidgets as widgets
 import torch
 
-__all__ = ["CAVEAT", "IMPORTANCE_NOTE", "VisualizerApp", "WEIGHTS", "accuracy_line", "load_models"]
+__all__ = [
+    "CAVEAT",
+    "GUIDES",
+    "IMPORTANCE_NOTE",
+    "VisualizerApp",
+    "WEIGHTS",
+    "accuracy_line",
+    "load_models",
+]
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "app" / "weights" / "classifiers.pt"
 CLASSES = ("negative", "positive")
@@ -38,6 +50,30 @@ CAVEAT = (
     "not why it decides (Jain &amp; Wallace 2019); only a control, such as the same model trained "
     "with uniform attention (Wiegreffe &amp; Pinter 2019), can show that looking there matters."
 )
+#: Each tab's guide: what it shows, then what to look for.
+GUIDES = {
+    "attention": (
+        "<b>What it shows:</b> the pretrained encoder's self-attention on this sentence, one layer "
+        "and head at a time: each row is a token that looks, each column a token it looks at, and "
+        "every row sums to 1.",
+        "<b>What to look for:</b> heads with a clear pattern (the previous or next token, [CLS] or "
+        "[SEP], the same word elsewhere) against heads spread evenly over the sentence.",
+    ),
+    "BERT + LSTM": (
+        "<b>What it shows:</b> the classifier's prediction, and the h, c and gates of each of its "
+        "two LSTMs at every token (the grid names the token read at each step).",
+        "<b>What to look for:</b> the steps where the gates move (a negation, a <i>but</i>) and "
+        "units whose c changes there and then holds until the end.",
+    ),
+    "layer importance": (
+        "<b>What it shows:</b> how much each encoder layer's [CLS] supports the predicted class, by "
+        "three methods; top: one method over all the menu's sentences (this one in red); bottom: "
+        "this sentence, every method.",
+        "<b>What to look for:</b> layers where the methods agree, and whether the trained model "
+        "differs from the untrained control: a pattern the control shows too says nothing about "
+        "what training learned.",
+    ),
+}
 IMPORTANCE_NOTE = (
     "Importance of the <b>predicted</b> class: each method scores how much each layer's [CLS] "
     "supports the class the model predicts for this sentence (not the true label, not the other "
@@ -113,9 +149,9 @@ class VisualizerApp(widgets.VBox):
         self.importance = widgets.Box(layout=widgets.Layout(max_width="100%"))
         self.tabs = widgets.Tab(
             [
-                widgets.VBox([_note(CAVEAT), self.attention]),
-                widgets.VBox([self.prediction, self.states]),
-                widgets.VBox([_note(IMPORTANCE_NOTE), self.importance]),
+                widgets.VBox([_guide("attention"), _note(CAVEAT), self.attention]),
+                widgets.VBox([_guide("BERT + LSTM"), self.prediction, self.states]),
+                widgets.VBox([_guide("layer importance"), _note(IMPORTANCE_NOTE), self.importance]),
             ],
             layout=widgets.Layout(max_width="100%"),
         )
@@ -181,7 +217,7 @@ class VisualizerApp(widgets.VBox):
             encoded = encode(self.encoder, [text], attentions=True, progress=False)
             self.attention.controls["own"].value = text
             self._classifier(encoded)
-            self._importance(encoded)
+            self._importance(text)
             self.status.value = (
                 f"<small>{len(encoded.tokens(0))} tokens, drawn in "
                 f"{time.perf_counter() - start:.2f} s</small>"
@@ -195,6 +231,19 @@ class VisualizerApp(widgets.VBox):
         model = self.models["token_lstm"]
         tokens = encoded.tokens(0)
         inspector = inspect(model, encoded.last_hidden_state, encoded.attention_mask)
+        stale = set()  # views whose image still lacks the tokens: redrawn when first picked
+        for name, kind in inspector.kinds.items():
+            if kind == "lstm":
+                shown = name == inspector.picker.value
+                _label_steps_with_tokens(inspector.views[name], tokens, redraw=shown)
+                stale |= set() if shown else {name}
+
+        def picked(change: dict) -> None:
+            if change["new"] in stale:
+                stale.discard(change["new"])
+                inspector.views[change["new"]].redraw()
+
+        inspector.picker.observe(picked, names="value")
         probs = torch.softmax(inspector.output, dim=-1)[0]
         label = int(probs.argmax())
         listed = " ".join(f"<code>{k}:{t}</code>" for k, t in enumerate(tokens))
@@ -204,11 +253,15 @@ class VisualizerApp(widgets.VBox):
         )
         self.states.children = [inspector]
 
-    def _importance(self, encoded) -> None:
+    def _importance(self, text: str) -> None:
+        """The importance explorer over the menu's sentences (and ``text`` if typed), ``text`` shown."""
+        from .encoders import encode
         from .importance import ablation_importance, gradient_x_input, integrated_gradients
         from .importance_plots import importance_explorer
 
-        z = encoded.cls_per_layer  # (1, L+1, H): raw, as the model was trained
+        texts = self.sentences if text in self.sentences else [*self.sentences, text]
+        encoded = encode(self.encoder, texts, progress=False)
+        z = encoded.cls_per_layer  # (N, L+1, H): raw, as the model was trained
         reference = self.models["reference"].expand_as(z)  # each layer's training mean: "absent"
         imps, predictions = {}, {}
         for name, key in (("trained", "pooling"), ("untrained (control)", "untrained")):
@@ -223,11 +276,15 @@ class VisualizerApp(widgets.VBox):
                     model, z, target, steps=16, reference=reference
                 ),
             }
-        self.importance.children = [
-            importance_explorer(
-                imps, texts=[encoded.texts[0]], predictions=predictions, class_names=CLASSES
-            )
-        ]
+        explorer = importance_explorer(
+            imps,
+            texts=texts,
+            predictions=predictions,
+            class_names=CLASSES,
+            index=texts.index(text),
+        )
+        explorer.controls["index"].layout.display = "none"  # the page's picker drives it
+        self.importance.children = [explorer]
 
 
 def accuracy_line(models: dict[str, Any]) -> str:
@@ -257,6 +314,50 @@ def accuracy_line(models: dict[str, Any]) -> str:
         f"({kinds} only: on all four kinds [CLS] alone gave it nothing to learn) "
         f"[{how['pooling']}]."
     )
+
+
+def _guide(tab: str) -> widgets.HTML:
+    return widgets.HTML(
+        "<br>".join(GUIDES[tab]), layout=widgets.Layout(max_width="100%", margin="2px 0 4px 0")
+    )
+
+
+def _label_steps_with_tokens(view, tokens: list[str], *, redraw: bool = True) -> None:
+    """Write the token read at each step under the input arrows of a state view's grid.
+
+    The grid (bottom left) shows a window of about 10 steps; its tick labels are the steps. After
+    every redraw the window's tokens are written where the input x enters, one per step.
+    """
+    draw = view._draw
+    written: list = []
+
+    def labelled(fig, **values):
+        draw(fig, **values)
+        ax = fig.axes[0]  # the state-flow grid
+        for text in written:
+            if text.axes is ax:
+                text.remove()
+        written.clear()
+        t0 = int(ax.xaxis.get_major_formatter()(0, None))  # the window's first step
+        width = round(ax.get_xlim()[1] + 0.4)  # the grid spans x = -0.6 .. width - 0.4
+        for k in range(width):
+            if 0 <= t0 + k < len(tokens):
+                token = tokens[t0 + k]
+                written.append(
+                    ax.text(
+                        k,
+                        -0.93,
+                        token if len(token) <= 8 else token[:7] + "…",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="#333333",
+                    )
+                )
+
+    view._draw = labelled
+    if redraw:
+        view.redraw()
 
 
 def _note(html: str) -> widgets.HTML:

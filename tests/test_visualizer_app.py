@@ -78,6 +78,40 @@ def test_every_accuracy_stands_next_to_the_test_majority_rate_and_size(app):
 
 def test_the_tabs_say_what_they_explain_and_what_they_do_not(app):
     attention_tab, _, importance_tab = app.tabs.children
-    assert "not explanations" in attention_tab.children[0].value
-    assert "<b>predicted</b> class" in importance_tab.children[0].value
-    assert importance_tab.children[1] is app.importance
+    assert "not explanations" in attention_tab.children[1].value  # under the tab's guide
+    assert "<b>predicted</b> class" in importance_tab.children[1].value
+    assert importance_tab.children[2] is app.importance
+
+
+def test_every_tab_opens_with_what_it_shows_and_what_to_look_for(app):
+    for tab, title in zip(
+        app.tabs.children, ("attention", "BERT + LSTM", "layer importance"), strict=True
+    ):
+        guide = tab.children[0].value
+        assert "What it shows:" in guide and "What to look for:" in guide, title
+    assert "predicted class" in app.tabs.children[2].children[0].value
+
+
+def test_the_lstm_grid_names_the_token_at_each_step(app):
+    app.menu.value = app.sentences[1]  # longer than the grid's window of 10 steps
+    view = app.states.children[0].current
+    view.controls["step"].value = 0
+    first = [t.get_text() for t in view.figure.axes[0].texts]
+    assert "[CLS]" in first and "[SEP]" not in first, first
+    view.controls["step"].value = view.controls["step"].max  # the last window: its own tokens
+    last = [t.get_text() for t in view.figure.axes[0].texts]
+    assert "[SEP]" in last and "[CLS]" not in last, last
+    inspector = app.states.children[0]
+    inspector.picker.value = list(inspector.views)[1]  # the second LSTM: labelled when picked
+    assert "[CLS]" in [t.get_text() for t in inspector.current.figure.axes[0].texts]
+
+
+def test_importance_spreads_over_the_menu_sentences_with_the_shown_one_picked(app):
+    app.menu.value = app.sentences[2]
+    explorer = app.importance.children[0]
+    index = explorer.controls["index"]
+    assert index.max == len(app.sentences) - 1 and index.value == 2
+    assert index.layout.display == "none"  # the page's picker drives it
+    app.typed.value = "Profits did not fall, but sales dropped sharply."
+    index = app.importance.children[0].controls["index"]
+    assert index.max == len(app.sentences) and index.value == len(app.sentences)  # typed: added
