@@ -10,10 +10,10 @@ from torch import nn
 
 from course_utils.exercises.mha import (
     check_causal_mask,
-    check_head_weights,
+    check_masked_head_weights,
     check_padding_mask,
     reference_causal_mask,
-    reference_head_weights,
+    reference_masked_head_weights,
     reference_padding_mask,
 )
 from tests.notebook_tools import assert_checker_contract, find_notebook
@@ -23,21 +23,26 @@ NOTEBOOK = find_notebook("07")
 EXERCISES = [
     ("starter-causal-mask", "build_causal_mask", check_causal_mask, reference_causal_mask),
     ("starter-padding-mask", "build_padding_mask", check_padding_mask, reference_padding_mask),
-    ("starter-head-weights", "head_weights", check_head_weights, reference_head_weights),
+    (
+        "starter-masked-head-weights",
+        "masked_head_weights",
+        check_masked_head_weights,
+        reference_masked_head_weights,
+    ),
 ]
 STUBS = {
     "build_causal_mask": lambda seq_len: torch.zeros(seq_len, seq_len, dtype=torch.bool),
     "build_padding_mask": lambda lengths, seq_len: torch.zeros(
         len(lengths), seq_len, dtype=torch.bool
     ),
-    "head_weights": lambda mha, x: torch.full(
+    "masked_head_weights": lambda mha, x, mask: torch.full(
         (x.shape[0], mha.num_heads, x.shape[1], x.shape[1]), 1 / x.shape[1]
     ),
 }
 
 
-def _calls_the_module(mha: nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
-    return mha(x, x, x, need_weights=True, average_attn_weights=False)[1]
+def _calls_the_module(mha: nn.MultiheadAttention, x: torch.Tensor, mask) -> torch.Tensor:
+    return mha(x, x, x, key_padding_mask=mask, need_weights=True, average_attn_weights=False)[1]
 
 
 WRONG = {
@@ -59,8 +64,14 @@ WRONG = {
         ),
         "float mask": (lambda lengths, t: reference_padding_mask(lengths, t).float(), "boolean"),
     },
-    "head_weights": {
+    "masked_head_weights": {
         "calls the module": (_calls_the_module, "by hand"),
+        "mask ignored": (None, "the mask was ignored"),
+        "mask after the softmax": (None, "mask the scores before the softmax"),
+        "mask inverted": (None, "inverted"),
+        "mask inverted, -1e9": (None, "inverted"),
+        "mask on the queries": (None, "hides keys, the last axis"),
+        "mask on the queries, -1e9": (None, "hides keys, the last axis"),
         "no scaling": (None, "divide the scores by sqrt(head_dim)"),
         "sqrt(embed_dim)": (None, "not sqrt(embed_dim)"),
         "no biases": (None, "add in_proj_bias"),
@@ -69,17 +80,28 @@ WRONG = {
 }
 
 
+MASK_VARIANTS = {
+    "mask ignored": {"mask": "none"},
+    "mask after the softmax": {"mask": "after"},
+    "mask inverted": {"mask": "inverted"},
+    "mask inverted, -1e9": {"mask": "inverted", "fill": -1e9},
+    "mask on the queries": {"mask": "queries"},
+    "mask on the queries, -1e9": {"mask": "queries", "fill": -1e9},
+    "no scaling": {"scale": "none"},
+    "sqrt(embed_dim)": {"scale": "embed"},
+    "no biases": {"bias": False},
+    "heads averaged": {"average": True},
+}
+
+
 @pytest.mark.parametrize(("tag", "name", "checker", "reference"), EXERCISES)
 def test_checker_contract(tag, name, checker, reference):
     wrong = dict(WRONG[name])
-    if name == "head_weights":
-        variants = {
-            "no scaling": _variant(scale="none"),
-            "sqrt(embed_dim)": _variant(scale="embed"),
-            "no biases": _variant(bias=False),
-            "heads averaged": _variant(average=True),
+    if name == "masked_head_weights":
+        wrong = {
+            k: (_variant(**MASK_VARIANTS[k]) if k in MASK_VARIANTS else answer, named)
+            for k, (answer, named) in wrong.items()
         }
-        wrong = {k: (variants.get(k, answer), named) for k, (answer, named) in wrong.items()}
     assert_checker_contract(
         NOTEBOOK, tag, name, checker, reference, [STUBS[name]], wrong_answers=wrong
     )
@@ -104,8 +126,15 @@ def test_padding_mask_hints_name_the_mistake():
     assert not longest.passed and "seq_len" in str(longest)
 
 
-def _variant(*, bias: bool = True, scale: str = "head", average: bool = False):
-    def head_weights(mha: nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
+def _variant(
+    *,
+    bias: bool = True,
+    scale: str = "head",
+    average: bool = False,
+    mask: str = "keys",
+    fill: float = float("-inf"),
+):
+    def masked_head_weights(mha: nn.MultiheadAttention, x: torch.Tensor, pad) -> torch.Tensor:
         b, t, e = x.shape
         h = mha.num_heads
         d = e // h
@@ -115,10 +144,20 @@ def _variant(*, bias: bool = True, scale: str = "head", average: bool = False):
         q = q.view(b, t, h, d).transpose(1, 2)  # (B, H, T, d)
         k = k.view(b, t, h, d).transpose(1, 2)  # (B, H, T, d)
         factor = {"head": 1 / math.sqrt(d), "embed": 1 / math.sqrt(e), "none": 1.0}[scale]
-        w = (q @ k.transpose(-2, -1) * factor).softmax(dim=-1)  # (B, H, T, T)
+        scores = q @ k.transpose(-2, -1) * factor  # (B, H, T, T)
+        keys, queries = pad[:, None, None, :], pad[:, None, :, None]
+        if mask == "keys":
+            scores = scores.masked_fill(keys, fill)
+        elif mask == "inverted":
+            scores = scores.masked_fill(~keys, fill)
+        elif mask == "queries":
+            scores = scores.masked_fill(queries, fill)
+        w = scores.softmax(dim=-1)
+        if mask == "after":
+            w = w.masked_fill(keys, 0.0)
         return w.mean(dim=1) if average else w
 
-    return head_weights
+    return masked_head_weights
 
 
 @pytest.mark.parametrize(
@@ -128,13 +167,22 @@ def _variant(*, bias: bool = True, scale: str = "head", average: bool = False):
         (_variant(scale="embed"), "not sqrt(embed_dim)"),
         (_variant(bias=False), "add in_proj_bias"),
         (_variant(average=True), "heads were averaged"),
+        (_variant(mask="none"), "the mask was ignored"),
+        (_variant(mask="after"), "before the softmax"),
+        (_variant(mask="inverted"), "inverted"),
+        (_variant(mask="queries", fill=-1e9), "hides keys"),
     ],
 )
-def test_head_weights_hints_name_the_mistake(variant, hint):
-    feedback = check_head_weights(variant)
+def test_masked_head_weights_hints_name_the_mistake(variant, hint):
+    feedback = check_masked_head_weights(variant)
     assert not feedback.passed
     assert hint in str(feedback)
-    assert check_head_weights(_variant()).passed
+
+
+@pytest.mark.parametrize("fill", [float("-inf"), -1e9, torch.finfo(torch.float32).min])
+def test_masked_head_weights_accepts_every_fill_that_blocks(fill):
+    feedback = check_masked_head_weights(_variant(fill=fill))
+    assert feedback.passed, str(feedback)
 
 
 @pytest.mark.parametrize(
@@ -167,10 +215,10 @@ def test_causal_mask_names_a_float_mask_that_only_nudges():
     assert not inverted_float.passed and "inverted" in str(inverted_float)
 
 
-def test_head_weights_without_the_key_bias_still_passes():
+def test_masked_head_weights_without_the_key_bias_still_passes():
     """q . b_k is the same for every key of a query, so the softmax cancels it (the notebook says so)."""
 
-    def no_key_bias(mha, x):
+    def no_key_bias(mha, x, pad):
         b, t, e = x.shape
         h, d = mha.num_heads, e // mha.num_heads
         bias = mha.in_proj_bias.clone()
@@ -178,6 +226,7 @@ def test_head_weights_without_the_key_bias_still_passes():
         q, k, _ = nn.functional.linear(x, mha.in_proj_weight, bias).chunk(3, dim=-1)
         q = q.view(b, t, h, d).transpose(1, 2)  # (B, H, T, d)
         k = k.view(b, t, h, d).transpose(1, 2)  # (B, H, T, d)
-        return (q @ k.transpose(-2, -1) / math.sqrt(d)).softmax(dim=-1)
+        scores = (q @ k.transpose(-2, -1) / math.sqrt(d)).masked_fill(pad[:, None, None, :], -1e9)
+        return scores.softmax(dim=-1)
 
-    assert check_head_weights(no_key_bias).passed
+    assert check_masked_head_weights(no_key_bias).passed

@@ -4,7 +4,8 @@
    ``nn.MultiheadAttention``: booleans and float masks of 0 and ``-inf`` / ``-1e9`` /
    ``torch.finfo(...).min`` all pass).
 2. ``padding_mask(lengths, seq_len)``: the boolean ``key_padding_mask`` that hides padding.
-3. ``head_weights(mha, x)``: per-head attention weights computed by hand from the module's projections.
+3. ``masked_head_weights(mha, x, key_padding_mask)``: per-head attention weights of a padded batch,
+   computed by hand from the module's projections with the padded keys masked out.
 
 Each checker runs the learner's function on cases with known answers, compares what it computes with
 PyTorch's own ``nn.MultiheadAttention`` on the same weights and inputs, and returns a
@@ -26,10 +27,10 @@ from ..feedback import Feedback, checker, matches, max_difference, ran
 __all__ = [
     "check_causal_mask",
     "check_padding_mask",
-    "check_head_weights",
+    "check_masked_head_weights",
     "reference_causal_mask",
     "reference_padding_mask",
-    "reference_head_weights",
+    "reference_masked_head_weights",
 ]
 
 
@@ -44,8 +45,14 @@ def reference_padding_mask(lengths: torch.Tensor, seq_len: int) -> torch.Tensor:
     return torch.arange(seq_len).unsqueeze(0) >= torch.as_tensor(lengths).unsqueeze(1)
 
 
-def reference_head_weights(mha: nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
-    """Per-head self-attention weights ``(B, H, T, T)`` of a ``batch_first`` module, by hand."""
+def reference_masked_head_weights(
+    mha: nn.MultiheadAttention, x: torch.Tensor, key_padding_mask: torch.Tensor
+) -> torch.Tensor:
+    """Per-head self-attention weights ``(B, H, T, T)`` of a ``batch_first`` module, by hand.
+
+    ``key_padding_mask`` is ``(B, T)``, True at padding: a padded key gets score ``-inf`` before the
+    softmax, so its weight is 0 and each query's weights over the real keys sum to 1.
+    """
     batch, seq_len, embed_dim = x.shape
     heads = mha.num_heads
     head_dim = embed_dim // heads
@@ -53,7 +60,8 @@ def reference_head_weights(mha: nn.MultiheadAttention, x: torch.Tensor) -> torch
     q = q.view(batch, seq_len, heads, head_dim).transpose(1, 2)  # (B, H, T, d)
     k = k.view(batch, seq_len, heads, head_dim).transpose(1, 2)  # (B, H, T, d)
     scores = q @ k.transpose(-2, -1) / math.sqrt(head_dim)  # (B, H, T, T)
-    return scores.softmax(dim=-1)
+    blocked = key_padding_mask[:, None, None, :]  # (B, 1, 1, T): the same keys for every query
+    return scores.masked_fill(blocked, float("-inf")).softmax(dim=-1)
 
 
 # ---------------------------------------------------------------------------------- checkers
@@ -170,13 +178,14 @@ def check_causal_mask(fn: Callable[[int], torch.Tensor]) -> Feedback:
         elif torch.equal(blocked, expected | torch.eye(5, dtype=torch.bool)):
             fb.fail(
                 "the mask also blocks the diagonal, so a step cannot attend to itself",
-                "use triu(diagonal=1): query i may see keys 0..i, itself included",
+                "query i may see keys 0..i, itself included: leave the diagonal unblocked",
             )
         else:
             fb.fail(
                 "in nn.MultiheadAttention the mask does not block exactly the keys j > i of each "
                 f"query i{': ' + why if why else ''}",
-                "torch.ones(T, T, dtype=torch.bool).triu(diagonal=1)",
+                "row i is query i, column j is key j: block exactly the entries with j > i (above "
+                "the diagonal), and nothing else",
             )
         return fb
     one = fb.call(fn, 1)
@@ -262,44 +271,66 @@ class _ByHandOnly(nn.MultiheadAttention):
 
 
 @checker
-def check_head_weights(
-    fn: Callable[[nn.MultiheadAttention, torch.Tensor], torch.Tensor],
+def check_masked_head_weights(
+    fn: Callable[[nn.MultiheadAttention, torch.Tensor, torch.Tensor], torch.Tensor],
 ) -> Feedback:
-    """Check ``fn(mha, x) -> (B, H, T, T)`` per-head weights against PyTorch's own module.
+    """Check ``fn(mha, x, key_padding_mask) -> (B, H, T, T)`` against PyTorch's own module.
 
     The learner gets a module whose ``forward`` raises, so calling the module is no way through;
-    the reference weights come from ``nn.MultiheadAttention.forward`` on the same parameters.
+    the reference weights come from ``nn.MultiheadAttention.forward`` on the same parameters and mask.
+    Checked in order: shape, no NaN rows, zero weight on padded keys, rows summing to 1, the values;
+    each failure names the usual mistake it matches (mask ignored, applied after the softmax,
+    inverted, over the queries; scale or bias wrong).
     """
-    fb = Feedback("Exercise 7.3 - attention weights per head, by hand")
+    fb = Feedback("Exercise 7.3 - per-head weights of a padded batch, by hand")
     torch.manual_seed(1)
     mha = _ByHandOnly(12, 3, batch_first=True).eval()
     with torch.no_grad():
         mha.in_proj_bias.normal_(0, 0.5)  # non-zero biases, so forgetting the query's shows
-    x = torch.randn(2, 5, 12)
+    x = torch.randn(3, 5, 12)
+    mask = reference_padding_mask(torch.tensor([5, 3, 2]), 5)  # (B, T) True at padding
     with torch.no_grad():
-        result = fb.call(fn, mha, x)
+        result = fb.call(fn, mha, x, mask.clone())
         expected = nn.MultiheadAttention.forward(
-            mha, x, x, x, need_weights=True, average_attn_weights=False
+            mha, x, x, x, key_padding_mask=mask, need_weights=True, average_attn_weights=False
         )[1]  # (B, H, T, T)
     if not fb.check_result(
         result,
-        (2, 3, 5, 5),
+        (3, 3, 5, 5),
         hint="(batch, num_heads, T, T)",
         known_shapes={
-            (2, 5, 5): (
+            (3, 5, 5): (
                 "got (B, T, T): the heads were averaged",
                 "keep one matrix per head: split q and k into (B, H, T, head_dim) before q @ k^T",
             )
         },
     ):
         return fb
-    result = result.detach()
+    result = result.detach().float()
+    mask_mistakes = _mask_mistakes(mha, x, mask)
+    named = next((hint for hint, wrong in mask_mistakes if _same(result, wrong)), None)
+    if not fb.check(
+        bool(torch.isfinite(result).all()),
+        "no row of weights is NaN",
+        failure="some rows of weights are NaN: every key of those queries was blocked",
+        hint=named or "block only the padded keys; a query whose keys are all -inf gives NaN",
+    ):
+        return fb
+    on_padding = result.masked_select(mask[:, None, None, :].expand_as(result))
+    if not fb.check(
+        float(on_padding.abs().max()) < 1e-6,
+        "padded keys get weight 0",
+        failure=f"padded keys get weights up to {float(on_padding.abs().max()):.3g}",
+        hint=named or "fill the scores of the padded keys with -inf before the softmax",
+    ):
+        return fb
     rows = result.sum(dim=-1)
-    fb.check(
+    if not fb.check(
         matches(rows, torch.ones_like(rows), atol=1e-4),
         "each query's weights sum to 1",
-        hint="softmax over the last axis (the keys)",
-    )
+        hint=named or "softmax over the last axis (the keys), after masking the scores",
+    ):
+        return fb
     if not fb.check_close(
         result,
         expected,
@@ -307,22 +338,71 @@ def check_head_weights(
         hint="in_proj_weight stacks W_q, W_k, W_v as rows (3 * embed_dim, embed_dim); project with "
         "F.linear, split into q, k, v, then into heads of head_dim = embed_dim // num_heads",
     ):
-        fb.name_mistake(result, _head_weights_mistakes(mha, x))
+        fb.name_mistake(result, _head_weights_mistakes(mha, x, mask))
     return fb
 
 
-def _head_weights_mistakes(mha: nn.MultiheadAttention, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The weights the usual mistakes compute, each keyed by the hint that names it."""
+def _same(value: torch.Tensor, wrong: torch.Tensor) -> bool:
+    """``value`` reproduces a mistake's result, NaN where it has NaN (a fully blocked row)."""
+    return value.shape == wrong.shape and bool(
+        torch.allclose(value, wrong, atol=1e-5, equal_nan=True)
+    )
+
+
+def _scores(mha: nn.MultiheadAttention, x: torch.Tensor, bias: bool, scale: float) -> torch.Tensor:
+    """Per-head scores ``(B, H, T, T)`` before any mask, as a learner might compute them."""
     batch, seq_len, embed_dim = x.shape
     heads, head_dim = mha.num_heads, embed_dim // mha.num_heads
+    qkv = nn.functional.linear(x, mha.in_proj_weight, mha.in_proj_bias if bias else None)
+    q, k, _ = qkv.chunk(3, dim=-1)
+    q = q.view(batch, seq_len, heads, head_dim).transpose(1, 2)  # (B, H, T, d)
+    k = k.view(batch, seq_len, heads, head_dim).transpose(1, 2)  # (B, H, T, d)
+    return q @ k.transpose(-2, -1) * scale
+
+
+def _mask_mistakes(
+    mha: nn.MultiheadAttention, x: torch.Tensor, mask: torch.Tensor
+) -> list[tuple[str, torch.Tensor]]:
+    """The weights the usual masking mistakes compute (-inf and -1e9 fills), each with its hint."""
+    ignored = (
+        "the mask was ignored: padded keys still get weight; fill their scores with -inf before "
+        "the softmax"
+    )
+    after = (
+        "the mask was applied to the weights after the softmax, so the rows no longer sum to 1: "
+        "mask the scores before the softmax instead"
+    )
+    inverted = (
+        "the mask is inverted: key_padding_mask is True at padding, so block the keys where it "
+        "is True"
+    )
+    on_queries = (
+        "the mask was put on the queries: it hides keys, the last axis; broadcast it as "
+        "key_padding_mask[:, None, None, :]"
+    )
+    with torch.no_grad():
+        scores = _scores(mha, x, True, 1 / math.sqrt(x.shape[-1] // mha.num_heads))
+        keys, queries = mask[:, None, None, :], mask[:, None, :, None]  # (B, 1, 1, T), (B, 1, T, 1)
+        plain = scores.softmax(dim=-1)
+        mistakes = [(ignored, plain), (after, plain.masked_fill(keys, 0.0))]
+        for fill in (float("-inf"), -1e9):
+            mistakes.append((inverted, scores.masked_fill(~keys, fill).softmax(dim=-1)))
+            mistakes.append((on_queries, scores.masked_fill(queries, fill).softmax(dim=-1)))
+    return mistakes
+
+
+def _head_weights_mistakes(
+    mha: nn.MultiheadAttention, x: torch.Tensor, mask: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The weights the usual projection mistakes compute (mask right), each keyed by its hint."""
+    embed_dim = x.shape[-1]
+    head_dim = embed_dim // mha.num_heads
+    blocked = mask[:, None, None, :]  # (B, 1, 1, T)
     with torch.no_grad():
 
         def weights(bias: bool, scale: float) -> torch.Tensor:
-            qkv = nn.functional.linear(x, mha.in_proj_weight, mha.in_proj_bias if bias else None)
-            q, k, _ = qkv.chunk(3, dim=-1)
-            q = q.view(batch, seq_len, heads, head_dim).transpose(1, 2)  # (B, H, T, d)
-            k = k.view(batch, seq_len, heads, head_dim).transpose(1, 2)  # (B, H, T, d)
-            return (q @ k.transpose(-2, -1) * scale).softmax(dim=-1)
+            scores = _scores(mha, x, bias, scale)
+            return scores.masked_fill(blocked, float("-inf")).softmax(dim=-1)
 
         return {
             "divide the scores by sqrt(head_dim) (not sqrt(embed_dim), and not skipped)": weights(
