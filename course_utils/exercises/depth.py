@@ -198,11 +198,11 @@ def check_gradient_norms(fn: Callable[[Callable, torch.Tensor], torch.Tensor]) -
 
 
 # --------------------------------------------------------------------------------------------------
-# Exercise 4.3: the seed's Keras stack, in PyTorch.
+# Exercise 4.3: article 001's Keras stack, in PyTorch.
 
 
 class SeedStack(nn.Module):
-    """Seed 001, Example 1: LSTM(64, return_sequences=True) -> LSTM(32) -> Dense(10)."""
+    """Article 001, Example 1: LSTM(64, return_sequences=True) -> LSTM(32) -> Dense(10)."""
 
     def __init__(self, input_size: int) -> None:
         super().__init__()
@@ -250,7 +250,7 @@ def check_seed_stack(fn: Callable[[int], nn.Module]) -> Feedback:
     ``nn.LSTM`` and its ``nn.Linear`` and compares the outputs on the same input, so the wiring is
     judged, not only the layer sizes.
     """
-    fb = Feedback("Exercise 4.3 - the seed's two-layer Keras model in PyTorch")
+    fb = Feedback("Exercise 4.3 - article 001's two-layer Keras model in PyTorch")
     input_size = 3
     model = fb.call(fn, input_size)
     if not ran(model):
