@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import torch
 
+from course_utils.checks import IMPROVES_RULE, claim_check, improves
 from course_utils.exercises.inspecting import (
     check_marked_share,
+    check_my_claim,
     check_summary_vector,
     reference_marked_share,
+    reference_my_claim,
     reference_summary_vector,
 )
 from tests.notebook_tools import assert_checker_contract, find_notebook
@@ -85,5 +88,67 @@ def test_summary_vector_checker_contract():
             "one direction": (forward_only, "one direction only"),
             "directions swapped": (swapped, "swapped"),
             "layer 0 instead of the top layer": (layer_zero, "layer 0 was read"),
+        },
+    )
+
+
+def _verdict_fn(holds, control_holds):
+    """A my_claim built from two rules, each ``(task_pairs, control_pairs) -> holds``."""
+
+    def my_claim(task_pairs, control_pairs):
+        return claim_check(
+            article="003",
+            quote="two heads find the wanted mark better than one",
+            rule=IMPROVES_RULE,
+            holds=holds(task_pairs, control_pairs),
+            control="the same rule on count_task",
+            control_holds=control_holds(task_pairs, control_pairs),
+            finding="synthetic errors",
+        )
+
+    return my_claim
+
+
+def test_my_claim_checker_contract():
+    def rule_on(pairs):
+        return [improves(model, rival)[0] for model, rival in pairs]
+
+    def on_task(task, control):
+        return rule_on(task)
+
+    def on_control(task, control):
+        return rule_on(control)
+
+    def swapped(task, control):
+        return [improves(rival, model)[0] for model, rival in task]
+
+    def swapped_control(task, control):
+        return [improves(rival, model)[0] for model, rival in control]
+
+    def model_alone(task, control):  # no rival: the model's error rate below a bar
+        return [bool(model.mean() < 0.3) for model, _ in task]
+
+    def first_seed(task, control):
+        return improves(*task[0])[0]
+
+    def first_seed_control(task, control):
+        return improves(*control[0])[0]
+
+    assert_checker_contract(
+        NOTEBOOK,
+        "starter-my-claim",
+        "my_claim",
+        check_my_claim,
+        reference_my_claim,
+        stubs=[lambda task, control: None],
+        wrong_answers={
+            "constant control": (
+                _verdict_fn(on_task, lambda task, control: [False] * 3),
+                "constant control",
+            ),
+            "control measured on the task": (_verdict_fn(on_task, on_task), "measured on the task"),
+            "missing rival": (_verdict_fn(model_alone, on_control), "missing rival"),
+            "model and rival swapped": (_verdict_fn(swapped, swapped_control), "swapped"),
+            "one seed only": (_verdict_fn(first_seed, first_seed_control), "each of the 3 seeds"),
         },
     )
