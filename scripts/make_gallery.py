@@ -33,8 +33,8 @@ GALLERY = {
     ),
     "causal_leak": (
         "07_lstm_multihead_attention.ipynb",
-        "the leaky model beats the impossible",
-        "The causal leak: without a mask, a next-token model beats the honest floor",
+        "Design 2: who each query reads",
+        "The causal leak: without a mask, each query of a next-token model reads the next token",
     ),
     "bert_attention": (
         "08_bert_lstm.ipynb",
