@@ -186,11 +186,12 @@ class ClaimCheck:
             text, width=96, initial_indent=indent, subsequent_indent=" " * len(indent)
         )
         verdict = self.verdict
-        seeds = f"the same at {self.n_seeds} seeds" if self.n_seeds > 1 else "1 measurement"
-        why = {
-            "NOT SUPPORTED": "the seeds disagree",
-            "INCONCLUSIVE": "the control did not come out the other way",
-        }.get(verdict, seeds)
+        if self.unsettled:
+            why = "the seeds disagree"
+        else:
+            why = f"the same at {self.n_seeds} seeds" if self.n_seeds > 1 else "1 measurement"
+            if verdict == "INCONCLUSIVE":
+                why += "; the control did not come out the other way"
         lines = [
             wrap(f'"{self.quote}"', f"Claim (article {self.article}): "),
             wrap(self.rule, "Rule: "),
@@ -214,6 +215,11 @@ class ClaimCheck:
         return "\n".join([*lines, f"Verdict: {verdict}", wrap(self.in_short, "In short: ")])
 
     @property
+    def unsettled(self) -> list[str]:
+        """The parts of the claim whose seeds disagree."""
+        return [p for p, v in self.holds.items() if _settle(list(v)) is None]
+
+    @property
     def in_short(self) -> str:
         """The verdict in one plain sentence, for a reader who skips the lines above."""
         parts = {p: _settle(list(v)) for p, v in self.holds.items()}
@@ -228,7 +234,8 @@ class ClaimCheck:
             "PARTLY TRUE": f"the article is partly right: {', '.join(held)} "
             f"{'holds' if len(held) == 1 else 'hold'}; {', '.join(failed)} "
             f"{'fails' if len(failed) == 1 else 'fail'}.",
-            "NOT SUPPORTED": "the seeds disagree, so these measurements support neither answer.",
+            "NOT SUPPORTED": "the seeds disagree, so these measurements support neither answer"
+            + ("." if self.unsettled == [""] else f" for {', '.join(self.unsettled)}."),
             "INCONCLUSIVE": "the control did not come out the other way, so this experiment "
             "cannot tell a true claim from a false one.",
             "NOT TESTABLE": "this task leaves no room for both outcomes, so the claim is not "
@@ -275,6 +282,18 @@ def claim_check(
     if set(claim) != set(ctrl):
         raise ValueError(
             f"control_holds must have the same parts as holds: {sorted(claim)} vs {sorted(ctrl)}"
+        )
+    n_seeds = max(len(v) for v in [*claim.values(), *ctrl.values()])
+    uneven = {
+        f"{what}[{part!r}]": len(v)
+        for what, outcomes in (("holds", claim), ("control_holds", ctrl))
+        for part, v in outcomes.items()
+        if len(v) not in (1, n_seeds)
+    }
+    if uneven:
+        raise ValueError(
+            f"measure the claim and its control at the same {n_seeds} seeds (or give one value for "
+            f"a fact that does not depend on the seed); got {uneven}"
         )
     room = None
     if testable is not None:

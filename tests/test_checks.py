@@ -69,6 +69,22 @@ def test_every_verdict_ends_in_one_plain_sentence(overrides, verdict, sentence):
     assert sentence in " ".join(str(check).split("In short: ")[1].split())
 
 
+def test_outcomes_name_disagreeing_seeds_and_refuse_uneven_seed_counts():
+    untestable = _check(
+        holds=[True, False, True], testable=[True, False, True], why_untestable="at the ceiling"
+    )
+    assert untestable.verdict == "NOT TESTABLE" and "(the seeds disagree)" in str(untestable)
+    parts = _check(
+        holds={"a": True, "b": [True, False, True]}, control_holds={"a": False, "b": False}
+    )
+    assert parts.verdict == "NOT SUPPORTED" and parts.in_short.endswith("neither answer for b.")
+    inconclusive = _check(control_holds=[False] * 3)
+    assert "(the same at 3 seeds; the control did not come out the other way)" in str(inconclusive)
+    with pytest.raises(ValueError, match="same 3 seeds"):
+        _check(holds={"a": [True] * 3, "b": [True] * 2}, control_holds={"a": False, "b": False})
+    assert _check(control_holds=True).verdict == "FALSE"  # one value: a seed-independent fact
+
+
 def test_the_article_is_three_digits():
     with pytest.raises(ValueError, match="three digits"):
         _check(article="2")
