@@ -72,6 +72,11 @@ WRONG = {
         "mask inverted, -1e9": (None, "inverted"),
         "mask on the queries": (None, "hides keys, the last axis"),
         "mask on the queries, -1e9": (None, "hides keys, the last axis"),
+        "mask one axis short": (None, "one axis short"),
+        "mask one axis short, -1e9": (None, "one axis short"),
+        "softmax over the queries": (None, "softmax ran over the queries"),
+        "softmax over the queries, -1e9": (None, "softmax ran over the queries"),
+        "transposed": (None, "the result is transposed"),
         "no scaling": (None, "divide the scores by sqrt(head_dim)"),
         "sqrt(embed_dim)": (None, "not sqrt(embed_dim)"),
         "no biases": (None, "add in_proj_bias"),
@@ -87,6 +92,11 @@ MASK_VARIANTS = {
     "mask inverted, -1e9": {"mask": "inverted", "fill": -1e9},
     "mask on the queries": {"mask": "queries"},
     "mask on the queries, -1e9": {"mask": "queries", "fill": -1e9},
+    "mask one axis short": {"mask": "short"},
+    "mask one axis short, -1e9": {"mask": "short", "fill": -1e9},
+    "softmax over the queries": {"softmax_dim": -2},
+    "softmax over the queries, -1e9": {"softmax_dim": -2, "fill": -1e9},
+    "transposed": {"transpose": True},
     "no scaling": {"scale": "none"},
     "sqrt(embed_dim)": {"scale": "embed"},
     "no biases": {"bias": False},
@@ -133,6 +143,8 @@ def _variant(
     average: bool = False,
     mask: str = "keys",
     fill: float = float("-inf"),
+    softmax_dim: int = -1,
+    transpose: bool = False,
 ):
     def masked_head_weights(mha: nn.MultiheadAttention, x: torch.Tensor, pad) -> torch.Tensor:
         b, t, e = x.shape
@@ -152,9 +164,13 @@ def _variant(
             scores = scores.masked_fill(~keys, fill)
         elif mask == "queries":
             scores = scores.masked_fill(queries, fill)
-        w = scores.softmax(dim=-1)
+        elif mask == "short":
+            scores = scores.masked_fill(pad[:, None, :], fill)  # (B, 1, T): batch on the heads
+        w = scores.softmax(dim=softmax_dim)
         if mask == "after":
             w = w.masked_fill(keys, 0.0)
+        if transpose:
+            w = w.transpose(-2, -1)
         return w.mean(dim=1) if average else w
 
     return masked_head_weights
@@ -171,6 +187,12 @@ def _variant(
         (_variant(mask="after"), "before the softmax"),
         (_variant(mask="inverted"), "inverted"),
         (_variant(mask="queries", fill=-1e9), "hides keys"),
+        (_variant(mask="short"), "one axis short"),
+        (_variant(mask="short", fill=-1e9), "one axis short"),
+        (_variant(softmax_dim=-2), "softmax ran over the queries"),
+        (_variant(softmax_dim=-2, fill=-1e9), "softmax ran over the queries"),
+        (_variant(transpose=True), "the result is transposed"),
+        (_variant(transpose=True, fill=-1e9), "the result is transposed"),
     ],
 )
 def test_masked_head_weights_hints_name_the_mistake(variant, hint):
@@ -230,3 +252,101 @@ def test_masked_head_weights_without_the_key_bias_still_passes():
         return scores.softmax(dim=-1)
 
     assert check_masked_head_weights(no_key_bias).passed
+
+
+def test_masked_head_weights_never_lets_the_batch_fit_the_heads_axis():
+    """A (B, 1, T) mask broadcasts the batch onto the heads without error when B == H: the checked
+    case has B != H, so it raises, and the feedback names it rather than "fill with -inf"."""
+    feedback = check_masked_head_weights(_variant(mask="short"))
+    text = str(feedback)
+    assert not feedback.passed
+    assert "raised RuntimeError" in text and "one axis short" in text
+    assert "fill the scores of the padded keys" not in text
+
+
+def _additive(fill: float):
+    """An additive float mask: 0 on real keys, ``fill`` on padded ones, added to the scores."""
+
+    def masked_head_weights(mha, x, pad):
+        b, t, e = x.shape
+        h, d = mha.num_heads, e // mha.num_heads
+        q, k, _ = nn.functional.linear(x, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1)
+        q = q.view(b, t, h, d).transpose(1, 2)  # (B, H, T, d)
+        k = k.view(b, t, h, d).transpose(1, 2)  # (B, H, T, d)
+        additive = torch.zeros(b, t).masked_fill(pad, fill)[:, None, None, :]  # (B, 1, 1, T)
+        return (q @ k.transpose(-2, -1) / math.sqrt(d) + additive).softmax(dim=-1)
+
+    return masked_head_weights
+
+
+def _per_head_loop(mha, x, pad):
+    """One head at a time from slices of W_q, W_k and their biases, then stacked on axis 1."""
+    e = x.shape[-1]
+    d = e // mha.num_heads
+    w, bias = mha.in_proj_weight, mha.in_proj_bias
+    heads = []
+    for i in range(mha.num_heads):
+        rows_q, rows_k = slice(i * d, (i + 1) * d), slice(e + i * d, e + (i + 1) * d)
+        q = x @ w[rows_q].T + bias[rows_q]  # (B, T, d)
+        k = x @ w[rows_k].T + bias[rows_k]  # (B, T, d)
+        scores = q @ k.transpose(1, 2) / math.sqrt(d)  # (B, T, T)
+        heads.append(scores.masked_fill(pad[:, None, :], float("-inf")).softmax(dim=-1))
+    return torch.stack(heads, dim=1)  # (B, H, T, T)
+
+
+def _in_float64(mha, x, pad):
+    """The reference computed in float64 (the result is float64 too)."""
+    b, t, e = x.shape
+    h, d = mha.num_heads, e // mha.num_heads
+    w, bias = mha.in_proj_weight.double(), mha.in_proj_bias.double()
+    q, k, _ = nn.functional.linear(x.double(), w, bias).chunk(3, dim=-1)
+    q = q.view(b, t, h, d).transpose(1, 2)  # (B, H, T, d)
+    k = k.view(b, t, h, d).transpose(1, 2)  # (B, H, T, d)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d)
+    return scores.masked_fill(pad[:, None, None, :], float("-inf")).softmax(dim=-1)
+
+
+def _einsum_where(mha, x, pad):
+    """Scores by einsum, the mask applied with torch.where."""
+    b, t, e = x.shape
+    h, d = mha.num_heads, e // mha.num_heads
+    q, k, _ = nn.functional.linear(x, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1)
+    scores = torch.einsum("bihd,bjhd->bhij", q.view(b, t, h, d), k.view(b, t, h, d)) / d**0.5
+    scores = torch.where(pad[:, None, None, :], float("-inf"), scores)
+    return scores.softmax(dim=-1)
+
+
+def _zero_then_renormalise(mha, x, pad):
+    """Softmax first, then the padded keys set to 0 and each row divided by its new sum."""
+    b, t, e = x.shape
+    h, d = mha.num_heads, e // mha.num_heads
+    q, k, _ = nn.functional.linear(x, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1)
+    q = q.view(b, t, h, d).transpose(1, 2)  # (B, H, T, d)
+    k = k.view(b, t, h, d).transpose(1, 2)  # (B, H, T, d)
+    weights = (q @ k.transpose(-2, -1) / math.sqrt(d)).softmax(dim=-1)
+    weights = weights.masked_fill(pad[:, None, None, :], 0.0)
+    return weights / weights.sum(dim=-1, keepdim=True)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _additive(-1e9),
+        _additive(float("-inf")),
+        _per_head_loop,
+        _in_float64,
+        _einsum_where,
+        _zero_then_renormalise,
+    ],
+    ids=[
+        "additive -1e9",
+        "additive -inf",
+        "per-head loop",
+        "float64",
+        "einsum + where",
+        "zero + renormalise",
+    ],
+)
+def test_masked_head_weights_accepts_every_correct_way(answer):
+    feedback = check_masked_head_weights(answer)
+    assert feedback.passed, str(feedback)

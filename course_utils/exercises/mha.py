@@ -278,28 +278,34 @@ def check_masked_head_weights(
 
     The learner gets a module whose ``forward`` raises, so calling the module is no way through;
     the reference weights come from ``nn.MultiheadAttention.forward`` on the same parameters and mask.
-    Checked in order: shape, no NaN rows, zero weight on padded keys, rows summing to 1, the values;
-    each failure names the usual mistake it matches (mask ignored, applied after the softmax,
-    inverted, over the queries; scale or bias wrong).
+    The case has 4 sequences and 3 heads (and head_dim 6, T 5: every size differs), so a mask one
+    axis short, ``(B, 1, T)``, cannot silently line the batch up with the heads: it raises, and the
+    function is run again on 3 sequences to name that mistake. Checked in order: shape, no NaN rows,
+    zero weight on padded keys, rows summing to 1, the values; each failure names the usual mistake
+    it matches (mask ignored, applied after the softmax, inverted, over the queries, one axis short;
+    softmax over the queries; result transposed; scale or bias wrong).
     """
     fb = Feedback("Exercise 7.3 - per-head weights of a padded batch, by hand")
     torch.manual_seed(1)
-    mha = _ByHandOnly(12, 3, batch_first=True).eval()
+    mha = _ByHandOnly(18, 3, batch_first=True).eval()  # 3 heads of head_dim 6
     with torch.no_grad():
         mha.in_proj_bias.normal_(0, 0.5)  # non-zero biases, so forgetting the query's shows
-    x = torch.randn(3, 5, 12)
-    mask = reference_padding_mask(torch.tensor([5, 3, 2]), 5)  # (B, T) True at padding
+    x = torch.randn(4, 5, 18)  # 4 sequences (not 3: the batch must not fit the heads' axis)
+    mask = reference_padding_mask(torch.tensor([5, 3, 2, 4]), 5)  # (B, T) True at padding
     with torch.no_grad():
         result = fb.call(fn, mha, x, mask.clone())
         expected = nn.MultiheadAttention.forward(
             mha, x, x, x, key_padding_mask=mask, need_weights=True, average_attn_weights=False
         )[1]  # (B, H, T, T)
+    if not ran(result):
+        _name_a_mask_one_axis_short(fb, fn, mha, x[:3], mask[:3])
+        return fb
     if not fb.check_result(
         result,
-        (3, 3, 5, 5),
+        (4, 3, 5, 5),
         hint="(batch, num_heads, T, T)",
         known_shapes={
-            (3, 5, 5): (
+            (4, 5, 5): (
                 "got (B, T, T): the heads were averaged",
                 "keep one matrix per head: split q and k into (B, H, T, head_dim) before q @ k^T",
             )
@@ -307,8 +313,14 @@ def check_masked_head_weights(
     ):
         return fb
     result = result.detach().float()
-    mask_mistakes = _mask_mistakes(mha, x, mask)
-    named = next((hint for hint, wrong in mask_mistakes if _same(result, wrong)), None)
+    named = next(
+        (
+            hint
+            for hint, wrong in _mask_mistakes(mha, x, mask)
+            if matches(_nan_marked(result), _nan_marked(wrong))
+        ),
+        None,
+    )
     if not fb.check(
         bool(torch.isfinite(result).all()),
         "no row of weights is NaN",
@@ -342,11 +354,50 @@ def check_masked_head_weights(
     return fb
 
 
-def _same(value: torch.Tensor, wrong: torch.Tensor) -> bool:
-    """``value`` reproduces a mistake's result, NaN where it has NaN (a fully blocked row)."""
-    return value.shape == wrong.shape and bool(
-        torch.allclose(value, wrong, atol=1e-5, equal_nan=True)
-    )
+ONE_AXIS_SHORT = (
+    "the mask is one axis short: key_padding_mask[:, None, :] is (B, 1, T), and against scores "
+    "(B, H, T, T) it lines the batch up with the heads (here 4 sequences, 3 heads, so PyTorch "
+    "refuses; with as many sequences as heads it would run and be wrong): give it a new axis for "
+    "the heads and one for the queries, (B, 1, 1, T)"
+)
+"""The hint for a ``(B, 1, T)`` mask: named by re-running the learner's function with ``B == H``."""
+
+
+def _name_a_mask_one_axis_short(
+    fb: Feedback,
+    fn: Callable[[nn.MultiheadAttention, torch.Tensor, torch.Tensor], torch.Tensor],
+    mha: nn.MultiheadAttention,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+) -> None:
+    """The learner's function raised: if, with as many sequences as heads, it computes what a
+    ``(B, 1, T)`` mask computes (sequence h's padding applied to head h), give the hint that says so.
+
+    The re-run is silent: its own error, if any, is not reported (the first one already was).
+    """
+    if x.shape[0] != mha.num_heads:
+        raise ValueError("the re-run needs as many sequences as heads")
+    try:
+        with torch.no_grad():
+            again = fn(mha, x, mask.clone())
+    except Exception:  # the learner's bug, already reported by fb.call
+        return
+    if not isinstance(again, torch.Tensor):
+        return
+    with torch.no_grad():
+        scores = _scores(mha, x, True, 1 / math.sqrt(x.shape[-1] // mha.num_heads))
+        short = mask[:, None, :]  # (B, 1, T) -> broadcast as (1, B=H, 1, T): sequence h on head h
+        wrong = scores.masked_fill(short, float("-inf")).softmax(dim=-1)  # -1e9 gives the same
+    fb.name_mistake(again.detach().float(), {ONE_AXIS_SHORT: wrong})
+
+
+def _nan_marked(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights as (where they are NaN, the values with NaN set to 0), for :func:`matches`.
+
+    A fully blocked row is NaN, and NaN matches nothing; this pair lets a mistake that gives NaN
+    rows be recognised by where they are and by every other value.
+    """
+    return weights.isnan().float(), weights.nan_to_num(nan=0.0)
 
 
 def _scores(mha: nn.MultiheadAttention, x: torch.Tensor, bias: bool, scale: float) -> torch.Tensor:
@@ -363,7 +414,7 @@ def _scores(mha: nn.MultiheadAttention, x: torch.Tensor, bias: bool, scale: floa
 def _mask_mistakes(
     mha: nn.MultiheadAttention, x: torch.Tensor, mask: torch.Tensor
 ) -> list[tuple[str, torch.Tensor]]:
-    """The weights the usual masking mistakes compute (-inf and -1e9 fills), each with its hint."""
+    """The weights the usual masking and axis mistakes compute (-inf and -1e9 fills), with hints."""
     ignored = (
         "the mask was ignored: padded keys still get weight; fill their scores with -inf before "
         "the softmax"
@@ -380,14 +431,25 @@ def _mask_mistakes(
         "the mask was put on the queries: it hides keys, the last axis; broadcast it as "
         "key_padding_mask[:, None, None, :]"
     )
+    over_queries = (
+        "the softmax ran over the queries (dim=-2): each query's weights lie along the last "
+        "axis, over the keys, so take softmax(dim=-1)"
+    )
+    transposed = (
+        "the result is transposed: weights[b, h, i, j] is how much query i (a row) attends to "
+        "key j (a column), so return q @ k^T's layout, not its transpose"
+    )
     with torch.no_grad():
         scores = _scores(mha, x, True, 1 / math.sqrt(x.shape[-1] // mha.num_heads))
         keys, queries = mask[:, None, None, :], mask[:, None, :, None]  # (B, 1, 1, T), (B, 1, T, 1)
         plain = scores.softmax(dim=-1)
         mistakes = [(ignored, plain), (after, plain.masked_fill(keys, 0.0))]
         for fill in (float("-inf"), -1e9):
+            masked = scores.masked_fill(keys, fill)
             mistakes.append((inverted, scores.masked_fill(~keys, fill).softmax(dim=-1)))
             mistakes.append((on_queries, scores.masked_fill(queries, fill).softmax(dim=-1)))
+            mistakes.append((over_queries, masked.softmax(dim=-2)))
+            mistakes.append((transposed, masked.softmax(dim=-1).transpose(-2, -1)))
     return mistakes
 
 
