@@ -1,6 +1,6 @@
-"""Additive attention pooling over LSTM outputs: the seed's layer as written, and a corrected one.
+"""Additive attention pooling over LSTM outputs: the article's layer as written, and a corrected one.
 
-Seed 001 (Example 2) pools the per-step outputs of an LSTM with a Keras layer that computes
+Article 001 (Example 2) pools the per-step outputs of an LSTM with a Keras layer that computes
 
     score = tanh(W1(x) + W2(x));  weights = softmax(V(score), axis=1);  context = sum_t weights_t x_t
 
@@ -18,7 +18,7 @@ where ``v`` is a learned scoring vector (Yang et al.'s "context vector" ``u_w``:
 weight of exactly 0. Both layers **return their weights**.
 
 :class:`PooledLSTM` puts an ``nn.LSTM`` (any depth) under a pooling (last step, mean, seed, additive)
-and a linear head: the models of notebooks 04 and 05. ``"seed_masked"`` is the seed's layer given the
+and a linear head: the models of notebooks 04 and 05. ``"seed_masked"`` is the article's layer given the
 padding mask: the ablation that separates its parameterisation from its missing mask.
 Their task, the adding problem with variable lengths (``padded_adding_problem``), lives in
 :mod:`course_utils.tasks`. The masks these layers take are :func:`course_utils.masks.lengths_to_mask` (True on real
@@ -50,7 +50,7 @@ def _check_states(h: torch.Tensor, hidden_size: int) -> None:
 
 
 class SeedAttentionLayer(nn.Module):
-    """Seed 001's Keras ``AttentionLayer``, ported as written (including its redundancies).
+    """Article 001's Keras ``AttentionLayer``, ported as written (including its redundancies).
 
     Args:
         hidden_size: size of each step's input ``x`` (the LSTM's hidden size; Keras infers it).
@@ -80,7 +80,7 @@ class SeedAttentionLayer(nn.Module):
         self, x: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # Keras: softmax(V(score), axis=1) on (B, T, 1) is a softmax over time, as it should be.
-        weights = masked_softmax(self.scores(x), mask)  # (B, T); mask=None: the seed's layer
+        weights = masked_softmax(self.scores(x), mask)  # (B, T); mask=None: the article's layer
         context = (weights.unsqueeze(-1) * x).sum(dim=1)  # (B, T, 1) * (B, T, H) -> (B, H)
         return context, weights
 
@@ -137,7 +137,7 @@ class PooledLSTM(nn.Module):
         pooling: how the ``T`` outputs become one vector. ``"last"``: the output at each sequence's
             last real step (Keras ``return_sequences=False``); ``"mean"``: the average over real
             steps; ``"seed"``: :class:`SeedAttentionLayer` (ignores padding, as the seed does);
-            ``"seed_masked"``: the seed's layer with the padding mask (an ablation);
+            ``"seed_masked"``: the article's layer with the padding mask (an ablation);
             ``"additive"``: :class:`AdditiveAttentionPooling` with the padding mask.
         output_size: outputs of the head; with 1 the model returns shape ``(B,)``.
         attention_size: width of the attention scoring layer (default ``hidden_size``).
@@ -197,9 +197,9 @@ class PooledLSTM(nn.Module):
             weights = masked_softmax(torch.zeros(h.shape[:2], device=h.device), mask)
             pooled = torch.einsum("bt,bth->bh", weights, h)
         elif self.pooling == "seed":
-            pooled, weights = self.attention(h)  # the seed's layer: no mask
+            pooled, weights = self.attention(h)  # the article's layer: no mask
         elif self.pooling == "seed_masked":
-            pooled, weights = self.attention(h, mask)  # the seed's parameters, with the mask
+            pooled, weights = self.attention(h, mask)  # the article's parameters, with the mask
         else:
             pooled, weights = self.attention(h, mask)
         out = self.head(pooled)  # (B, output_size)

@@ -1,9 +1,9 @@
-"""Seed 000's three ways to put an LSTM on top of a (frozen) BERT encoder, written as it should be.
+"""Article 000's three ways to put an LSTM on top of a (frozen) BERT encoder, written as it should be.
 
 The models take features that :func:`course_utils.encoders.encode` computed once, so training them
 costs only the LSTM:
 
-1. :class:`ClsLSTM`: one sentence vector (the [CLS] hidden state, or the pooler output the seed's
+1. :class:`ClsLSTM`: one sentence vector (the [CLS] hidden state, or the pooler output the article's
    ``bert_model(input_ids)[1]`` really returns) given a time axis of length 1, then an LSTM.
 2. :class:`TokenLSTM`: every token's last hidden state into two stacked LSTMs (Keras:
    ``LSTM(128, return_sequences=True)`` then ``LSTM(64)``), packed by the attention mask so that
@@ -12,7 +12,7 @@ costs only the LSTM:
    given a time axis of length 1, then an LSTM.
 
 ``use_mask=False`` in 2 and 3 reproduces the seed, which passes no attention mask: the LSTM runs over
-the padding and the average includes it. :func:`seed_example1` shows what PyTorch does with the seed's
+the padding and the average includes it. :func:`seed_example1` shows what PyTorch does with the article's
 2-D input to an LSTM.
 
 Shapes: ``N`` sentences, ``T`` tokens, ``H`` BERT hidden size, ``C`` classes.
@@ -155,7 +155,7 @@ class MeanPoolLSTM(_TokenModel):
 
 
 def seed_example1(pooler_output: torch.Tensor, lstm: nn.LSTM) -> torch.Tensor:
-    """What PyTorch does with the seed's ``LSTM(128)(bert_model(input_ids)[1])``: no error.
+    """What PyTorch does with the article's ``LSTM(128)(bert_model(input_ids)[1])``: no error.
 
     Keras refuses the 2-D ``(batch, H)`` tensor (``expected ndim=3, found ndim=2``). ``nn.LSTM``
     accepts it as **one unbatched sequence** of length ``batch``: sentence ``i``'s output then depends

@@ -353,7 +353,7 @@ class Encoded:
 
 @dataclass
 class _Entry:
-    """One text's cached features, without padding (``t`` tokens), or ``pad_to`` rows for the seed's
+    """One text's cached features, without padding (``t`` tokens), or ``pad_to`` rows for the article's
     unmasked call."""
 
     ids: torch.Tensor  # (t,)
@@ -391,7 +391,7 @@ def encode(
         progress: show a ``tqdm.auto`` progress bar over batches (only when something is computed).
         pad_to: pad every text to this many tokens (like Keras' ``max_seq_length``); ``None`` pads to
             the longest text of the call.
-        use_attention_mask: ``False`` reproduces seed 000's ``bert_model(input_ids)``: BERT gets no
+        use_attention_mask: ``False`` reproduces article 000's ``bert_model(input_ids)``: BERT gets no
             mask and attends to the [PAD] tokens, whose states are then returned too. The returned
             ``attention_mask`` still marks the real tokens.
 

@@ -1,8 +1,8 @@
-"""Pooling over BERT layers: the [CLS] vector of every layer read as a sequence (seed 004).
+"""Pooling over BERT layers: the [CLS] vector of every layer read as a sequence (article 004).
 
 A BERT encoder with ``L`` layers gives ``L + 1`` hidden states (the embedding output, then one per
 layer). Their [CLS] vectors, stacked, form a short sequence ``(N, L+1, H)`` *along depth*, and any
-sequence model can pool it. This module holds the seed's ``LSTMPooling`` as the article wrote it, a
+sequence model can pool it. This module holds the article's ``LSTMPooling`` as the article wrote it, a
 corrected bidirectional pooling, and the usual static baselines, all on the same input: the cached
 ``cls_per_layer`` tensor of :func:`course_utils.encoders.encode`.
 
@@ -77,7 +77,7 @@ def cls_from_hidden_states(hidden_states: Sequence[torch.Tensor]) -> torch.Tenso
 
 
 class LSTMPooling(nn.Module):
-    """The seed's LSTM pooling, kept as written (seed 004): a BiLSTM over layers 1..L, ``out[:, -1, :]``.
+    """The seed's LSTM pooling, kept as written (article 004): a BiLSTM over layers 1..L, ``out[:, -1, :]``.
 
     Its two quirks are what notebook 09 examines: it skips the embedding output (``range(1,
     num_layers + 1)``), and ``out[:, -1, :]`` of a bidirectional LSTM joins the forward state after
@@ -232,13 +232,13 @@ class ScalarMix(nn.Module):
 class PooledClassifier(nn.Module):
     """A pooling module followed by a head: ``cls_per_layer (N, L+1, H) -> logits (N, C)``.
 
-    This is the seed's ``classifier_head(lstm_pooling(...))`` as one module, so every pooling strategy
+    This is the article's ``classifier_head(lstm_pooling(...))`` as one module, so every pooling strategy
     trains with the same loop and the importance methods see one function of ``cls_per_layer``.
 
     Args:
         pooling: any module with ``out_features`` mapping ``(N, L+1, H)`` to ``(N, out_features)``.
         num_classes: ``C``.
-        head_hidden: ``None`` for a linear head (the seed's); an int for a one-hidden-layer MLP head
+        head_hidden: ``None`` for a linear head (the article's); an int for a one-hidden-layer MLP head
             (``Linear -> tanh -> Linear``), which gives a static pooling the non-linearity an LSTM
             pooling has, so a comparison measures the pooling and not the head.
     """
@@ -316,7 +316,7 @@ def direction_gradients(
     Args:
         lstm: a bidirectional, ``batch_first`` ``nn.LSTM``.
         sequence: ``(N, K, input_size)``, e.g. the [CLS] vectors of ``K`` layers.
-        position: which output step to read; ``-1`` is the seed's ``out[:, -1, :]``.
+        position: which output step to read; ``-1`` is the article's ``out[:, -1, :]``.
 
     Returns:
         ``{"forward": (K,), "backward": (K,)}``: the norm of d(half)/d(step k), over examples and

@@ -1,6 +1,6 @@
-"""The three designs of seed 003 (``nn.LSTM`` + ``nn.MultiheadAttention``), as written and corrected.
+"""The three designs of article 003 (``nn.LSTM`` + ``nn.MultiheadAttention``), as written and corrected.
 
-Seed 003 stacks self-attention on the per-step outputs of an LSTM in three ways:
+Article 003 stacks self-attention on the per-step outputs of an LSTM in three ways:
 
 1. LSTM -> MultiheadAttention -> Linear (:class:`SeedLSTMWithAttention`, :class:`LSTMAttention`),
 2. Embedding -> LSTM -> MultiheadAttention -> Linear over the vocabulary, offered "for text generation"
@@ -72,7 +72,7 @@ def _check_padding_mask(mask: torch.Tensor | None, batch: int, seq_len: int) -> 
 
 
 # --------------------------------------------------------------------------------------------------
-# The article's code (seed 003), unchanged apart from type hints and the shared parts written once
+# The article's code (article 003), unchanged apart from type hints and the shared parts written once
 # --------------------------------------------------------------------------------------------------
 def _head(in_features: int, ffn_hidden_size: int, output_size: int) -> nn.Sequential:
     """The feed-forward head of design 3, which every baseline shares."""
@@ -102,7 +102,7 @@ class _SeedLSTMAttention(nn.Module):
 
 
 class SeedLSTMWithAttention(_SeedLSTMAttention):
-    """Seed 003, example 1: LSTM -> MultiheadAttention -> Linear, as the article writes it.
+    """Article 003, example 1: LSTM -> MultiheadAttention -> Linear, as the article writes it.
 
     Inputs ``x (B, T, input_size)``; output ``(B, T, input_size)``. No masks of any kind: every step
     attends to every step (the future and padding included).
@@ -126,7 +126,7 @@ class SeedLSTMWithAttention(_SeedLSTMAttention):
 
 
 class SeedLSTMWithAttentionEmbed(_SeedLSTMAttention):
-    """Seed 003, example 2: Embedding -> LSTM -> MultiheadAttention -> Linear over the vocabulary.
+    """Article 003, example 2: Embedding -> LSTM -> MultiheadAttention -> Linear over the vocabulary.
 
     The article offers it for "text generation", but without a causal mask step ``t`` sees the tokens
     it is asked to predict. Inputs ``tokens (B, T)``; output logits ``(B, T, vocab_size)``.
@@ -153,7 +153,7 @@ class SeedLSTMWithAttentionEmbed(_SeedLSTMAttention):
 
 
 class SeedLSTMWithAttentionAndFFN(_SeedLSTMAttention):
-    """Seed 003, example 3: LSTM and attention outputs concatenated -> feed-forward network.
+    """Article 003, example 3: LSTM and attention outputs concatenated -> feed-forward network.
 
     Inputs ``x (B, T, input_size)``; output ``(B, T, input_size)``.
     """

@@ -1,4 +1,4 @@
-"""Encoder-decoder LSTMs with Bahdanau (additive) attention, wired correctly, and the seed's wiring.
+"""Encoder-decoder LSTMs with Bahdanau (additive) attention, wired correctly, and the article's wiring.
 
 Bahdanau et al. (2015) score every encoder output ``h_j`` against the decoder's previous state
 ``q = s_{t-1}``::
@@ -7,7 +7,7 @@ Bahdanau et al. (2015) score every encoder output ``h_j`` against the decoder's 
 
 so the decoder gets **one context per step**, a weighted mix of **all** encoder outputs (the keys
 ``h_j`` are also the values). ``v`` is the learned **score vector** (the ``v`` layer, the article's
-``self.V``, Bahdanau's ``v_a``), never a value: the values mixed into ``c_t`` are the ``h_j``. Seed 001
+``self.V``, Bahdanau's ``v_a``), never a value: the values mixed into ``c_t`` are the ``h_j``. Article 001
 (example 3) calls the same layer with the roles swapped: the encoder's last state as the query and the
 decoder's one-step output as the values. The softmax then runs over a single position and every
 weight is exactly 1.0; :class:`SeedBahdanauModel` reproduces that wiring so a notebook can show it.
@@ -75,7 +75,7 @@ class BahdanauAttention(nn.Module):
 
     Note:
         The softmax runs over the ``S`` keys. Give it one key (``S = 1``) and every weight is 1.0 no
-        matter what the scores are; that is the bug of seed 001, example 3.
+        matter what the scores are; that is the bug of article 001, example 3.
     """
 
     def __init__(self, query_size: int, key_size: int, attention_size: int) -> None:
@@ -488,9 +488,9 @@ def reverse_positions(seq_len: int) -> torch.Tensor:
     return torch.arange(seq_len - 1, -1, -1)
 
 
-# -- the seed's wiring (seed 001, example 3), ported line by line to PyTorch ----------------------
+# -- the article's wiring (article 001, example 3), ported line by line to PyTorch ----------------------
 class SeedBahdanauModel(nn.Module):
-    """Seed 001 example 3 in PyTorch, **with its wiring kept**, for the claim check.
+    """Article 001 example 3 in PyTorch, **with its wiring kept**, for the claim check.
 
     Keras original::
 

@@ -458,7 +458,7 @@ def majority_task(n: int, seq_len: int, *, noise: float = 0.0, seed: int = 0) ->
 
 
 # --------------------------------------------------------------------------------------------------
-# Tasks that suit each design of seed 003 (notebook 07)
+# Tasks that suit each design of article 003 (notebook 07)
 # --------------------------------------------------------------------------------------------------
 def marked_value_task(
     n: int,
