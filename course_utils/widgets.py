@@ -32,6 +32,37 @@ from .style import DPI, HIDPI_SCALE, NO_AUTO_LAYOUT, CourseFigure, course_style,
 #: ``draw(fig, **values)``: clear nothing, just draw into ``fig`` for the controls' current values.
 DrawFn = Callable[..., Any]
 
+
+class View:
+    """What an explorer shows: axes built once, then updated for each set of control values.
+
+    The one protocol of every view in the course (the notebook widget, the Voila app and the saved
+    HTML file all drive it): :meth:`build` makes everything that does not change when a control
+    moves (axes, colour bars, labels, empty artists); :meth:`update` sets the data of those artists
+    for the controls' values, which is much cheaper than drawing anew. :class:`FigureExplorer` calls
+    ``build`` on an empty figure before the first update (and again after a failed one); ``update``
+    may call ``build`` itself when the values need axes of another shape.
+    """
+
+    def build(self, fig: Figure) -> None:
+        """Make the parts of the figure that stay (called on an empty figure)."""
+
+    def update(self, fig: Figure, **values: Any) -> None:
+        """Show the view for these control values (one keyword per control)."""
+        raise NotImplementedError
+
+
+class _DrawView(View):
+    """A plain draw function as a :class:`View` (clears and draws everything each time)."""
+
+    def __init__(self, draw: DrawFn, clear: bool) -> None:
+        self.draw, self.clear = draw, clear
+
+    def update(self, fig: Figure, **values: Any) -> None:
+        if self.clear:
+            fig.clear()
+        self.draw(fig, **values)
+
 #: An index with more values than this gets a number box instead of a slider (a slider track of a
 #: few hundred pixels over hundreds of values jumps dozens of values per pixel dragged).
 MAX_SLIDER_VALUES = 64
@@ -102,7 +133,8 @@ class FigureExplorer(widgets.VBox):
     """Controls plus one figure that is redrawn whenever a control's value changes.
 
     Args:
-        draw: ``draw(fig, **values)`` draws into an empty figure; ``values`` maps each control's name
+        draw: a :class:`View` (built once, updated per change), or a function
+            ``draw(fig, **values)`` that draws into the figure; ``values`` maps each control's name
             to its current value.
         controls: name -> ipywidget (sliders, dropdowns, text boxes ...), shown above the figure.
         figsize: size of the one reused figure, in inches.
@@ -130,7 +162,7 @@ class FigureExplorer(widgets.VBox):
 
     def __init__(
         self,
-        draw: DrawFn,
+        draw: View | DrawFn,
         controls: Mapping[str, widgets.Widget],
         *,
         figsize: tuple[float, float] = (7.0, 3.5),
@@ -143,8 +175,8 @@ class FigureExplorer(widgets.VBox):
         for name, control in controls.items():
             if not hasattr(control, "value"):
                 raise TypeError(f"control {name!r} has no 'value' (got {type(control).__name__})")
-        self._draw = draw
-        self._clear = clear
+        self.view: View = draw if isinstance(draw, View) else _DrawView(draw, clear)
+        self._built = False
         self.controls = dict(controls)
         if layout in (None, "none"):  # no engine at all (even a placeholder costs a second draw)
             with mpl.rc_context(NO_AUTO_LAYOUT):
@@ -210,15 +242,18 @@ class FigureExplorer(widgets.VBox):
     def redraw(self) -> None:
         """Draw the figure for the current values and show it (an error is shown, not raised)."""
         start, start_cpu = time.perf_counter(), time.process_time()
-        if self._clear:
-            self.figure.clear()
         try:
             with course_style():
-                self._draw(self.figure, **self.values)
+                if not self._built:
+                    self.figure.clear()
+                    self.view.build(self.figure)
+                    self._built = True
+                self.view.update(self.figure, **self.values)
             self.error.value = ""
         except Exception as exc:  # show the learner what went wrong instead of a silent widget
             self.error.value = f"<span style='color:#b00'>Cannot draw this view: {exc}</span>"
             self.figure.clear()
+            self._built = False
             raise
         finally:
             self.image.value = figure_to_png(self.figure, DPI * HIDPI_SCALE, fast=True)
