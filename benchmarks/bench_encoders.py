@@ -60,9 +60,9 @@ def redraw_times(repeats: int = 2) -> dict[str, tuple[float, float]]:
         controls["view"].value = view
         first = len(explorer.redraw_seconds)
         for _ in range(repeats):
-            for layer in range(1, encoder.num_layers + 1):
+            for layer in range(encoder.num_layers):
                 controls["layer"].value = layer
-            for head in (0, 3, encoder.num_heads):
+            for head in ("mean", 3, encoder.num_heads - 1):
                 controls["head"].value = head
             controls["hide_special"].value = not controls["hide_special"].value
             controls["sentence"].value = 1 - controls["sentence"].value

@@ -3,7 +3,10 @@
 Each explorer is built on data shaped like its notebook's (sizes below), each of its controls is
 moved several times, and the median redraw (drawing and rendering the high-DPI PNG) is printed as
 wall clock and CPU time of this process (on a shared machine the CPU time is what a redraw costs).
-Budget: 100 ms (median). Run: ``python benchmarks/bench_explorers.py``.
+Budget: 100 ms (median). Then the browser's frame cache, as a page that shows each explorer sees
+it: every control stepped once (as an arrow key does) with the kernel rendering ahead between
+steps; printed: how many of the steps the page already had (shown at once), frames sent per step and
+their size. Run: ``python benchmarks/bench_explorers.py``.
 """
 
 from __future__ import annotations
@@ -108,10 +111,62 @@ def redraw_times() -> dict[str, tuple[float, float]]:
     return out
 
 
+def _step(control) -> bool:
+    """Move ``control`` one step, as an arrow key does; False if it has nowhere to go."""
+    if control.layout.display == "none":
+        return False
+    if hasattr(control, "options"):
+        n, k = len(control.options), control.index if control.index is not None else -1
+        if n < 2:
+            return False
+        control.index = k + 1 if k + 1 < n else k - 1
+    elif isinstance(control.value, bool):
+        control.value = not control.value
+    elif hasattr(control, "max") and isinstance(control.value, (int, float)):
+        step = getattr(control, "step", None) or 1
+        up = control.value + step <= control.max
+        control.value = control.value + step if up else control.value - step
+    else:
+        return False
+    return True
+
+
+def frame_cache() -> dict[str, tuple[float, float, float]]:
+    """Per explorer: share of steps the page had already, frames sent per step, KB per frame."""
+    out = {}
+    for name, ex in (_explorers() | _inspected()).items():
+        ex.image.send = lambda *args, **kwargs: None  # a page that keeps what it gets
+        ex._on_page_msg(ex.image, {"type": "ready", "keys": []}, [])
+        ex.prefetch_now()
+        ex.frames_sent.clear()
+        steps = hits = 0
+        for _ in range(2):
+            for control in ex.controls.values():
+                before = len(ex.frames_sent)
+                if not _step(control):
+                    continue
+                steps += 1
+                hits += not any(not pre for _, _, pre in ex.frames_sent[before:])
+                ex.prefetch_now()  # what the idle kernel renders ahead before the next key
+        sizes = [size for _, size, _ in ex.frames_sent]
+        out[name] = (
+            hits / max(steps, 1),
+            len(sizes) / max(steps, 1),
+            statistics.mean(sizes) / 1e3 if sizes else 0.0,
+        )
+    return out
+
+
 def main() -> None:
     torch.set_num_threads(1)
     for name, (wall, cpu) in redraw_times().items():
         print(f"{name:26s} redraw median {wall * 1e3:5.0f} ms wall, {cpu * 1e3:5.0f} ms CPU")
+    print()
+    for name, (hit, per_step, kb) in frame_cache().items():
+        print(
+            f"{name:26s} frame cache: {hit:4.0%} of steps shown at once, "
+            f"{per_step:4.1f} frames sent per step, {kb:5.0f} KB per frame"
+        )
 
 
 if __name__ == "__main__":

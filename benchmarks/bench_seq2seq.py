@@ -38,7 +38,7 @@ def explorer_redraw_ms(
     attention = torch.softmax(3 * torch.randn(batch, target_len, source_len), dim=-1)
     labels = [[str(v) for v in range(source_len)]] * batch
     explorer = decoder_step_explorer(
-        attention, source_labels=labels, expected=list(range(target_len))[::-1]
+        attention, tokens=labels, expected=list(range(target_len))[::-1]
     )
     slider = explorer.controls["step"]
     for k in range(moves):

@@ -20,11 +20,11 @@ from matplotlib.patches import Rectangle
 
 from .plots import heatmap, heatmap_grid, shared_norm, to_numpy
 from .style import DPI, HIDPI_SCALE, LINE_COLORS, figure_to_png, new_figure, styled
-from .widgets import FigureExplorer
+from .widgets import FigureExplorer, View
 
 __all__ = [
+    "DecoderStepView",
     "decoder_step_explorer",
-    "draw_decoder_step",
     "plot_alignment",
     "plot_alignments",
     "trim_alignment",
@@ -72,8 +72,8 @@ def _mark_expected(ax: Axes, expected: Sequence[int] | np.ndarray, n_rows: int) 
 def plot_alignment(
     weights,
     *,
-    source_labels: Sequence[str] | None = None,
-    target_labels: Sequence[str] | None = None,
+    tokens: Sequence[str] | None = None,
+    query_tokens: Sequence[str] | None = None,
     source_length: int | None = None,
     target_length: int | None = None,
     expected: Sequence[int] | np.ndarray | None = None,
@@ -86,8 +86,9 @@ def plot_alignment(
 
     Args:
         weights: ``(T, S)`` attention weights of one example (tensor or array).
-        source_labels / target_labels: what each step holds (symbols, values); ticks read
+        tokens: what each source step holds (symbols, values), the columns; ticks read
             ``"step: label"``.
+        query_tokens: what each decoder step emits, the rows.
         source_length / target_length: real lengths; padded rows and columns are cut off.
         expected: for each decoder step, the source step it should attend to; outlined dashed.
         norm: a shared colour scale when several alignments are compared; default ``0 .. max``.
@@ -100,8 +101,8 @@ def plot_alignment(
         m,
         ax=ax,
         norm=norm or shared_norm([m], vmin=0.0),
-        x_labels=_step_labels(source_labels, S, "source_labels"),
-        y_labels=_step_labels(target_labels, T, "target_labels"),
+        x_labels=_step_labels(tokens, S, "tokens"),
+        y_labels=_step_labels(query_tokens, T, "query_tokens"),
         xlabel=SOURCE_AXIS,
         ylabel=TARGET_AXIS,
         title=title,
@@ -118,15 +119,16 @@ def plot_alignments(
     alignments: Sequence,
     *,
     titles: Sequence[str] | None = None,
-    source_labels: Sequence[str] | None = None,
-    target_labels: Sequence[str] | None = None,
+    tokens: Sequence[str] | None = None,
+    query_tokens: Sequence[str] | None = None,
     expected: Sequence[int] | np.ndarray | None = None,
     suptitle: str | None = None,
     fig: Figure | None = None,
 ) -> Figure:
     """Several alignments of the same shape side by side, on **one** colour scale (min .. max of all).
 
-    Use it to compare models on the same example; the dashed cells mark ``expected``.
+    Use it to compare models on the same example; the dashed cells mark ``expected``; ``tokens``
+    and ``query_tokens`` label the columns and rows as in :func:`plot_alignment`.
     """
     mats = [trim_alignment(a) for a in alignments]
     if len({m.shape for m in mats}) != 1:
@@ -138,8 +140,8 @@ def plot_alignments(
         mats,
         ncols=len(mats),
         titles=titles,
-        x_labels=_step_labels(source_labels, S, "source_labels"),
-        y_labels=_step_labels(target_labels, T, "target_labels"),
+        x_labels=_step_labels(tokens, S, "tokens"),
+        y_labels=_step_labels(query_tokens, T, "query_tokens"),
         xlabel=SOURCE_AXIS,
         ylabel=TARGET_AXIS,
         colorbar_label="attention weight",
@@ -176,28 +178,52 @@ def _per_example(labels, n: int, what: str) -> list | None:
     return labels
 
 
-class _DecoderStepView:
-    """The artists of one decoder-step figure, built once and then only updated (fast redraws).
+class DecoderStepView(View):
+    """The decoder-step explorer's figure: one example's alignment with the current decoder step
+    boxed (left, on a fixed 0..1 scale), and that step's weights as bars over the source steps
+    (right: its argmax dark, the expected step outlined).
 
-    Drawing text (tick labels, axis labels) is most of a render. With ``cache_background`` the
-    static part (axes, ticks, labels) is rendered once into an image that later renders paste as
-    one ``FigureImage``, under the artists that change with the step (image, box, bars, title).
-    It is re-rendered when the tick labels change (another example). The cached pixels are only
+    Axes placed by hand (no layout engine), built once: an update only sets the image, the box,
+    the bars and the title. Drawing text (tick labels, axis labels) is most of a render: with
+    ``cache_background`` the static part (axes, ticks, labels) is rendered once into an image that
+    later renders paste as one ``FigureImage``, under the artists that change with the step. It is
+    rendered again when the tick labels change (another example). The cached pixels are only
     right for renders at ``DPI * HIDPI_SCALE`` (what :class:`~course_utils.widgets.FigureExplorer`
     renders).
+
+    Args:
+        attention: ``(B, T, S)`` or ``(T, S)`` weights (padding already cut off).
+        tokens / query_tokens: source (column) and target (row) labels: one list for all
+            examples or one list per example.
+        expected: the source step each decoder step should attend to (outlined).
     """
 
-    def __init__(self, fig: Figure, shape: tuple[int, int], cache_background: bool) -> None:
-        T, S = shape
-        self.fig = fig
-        self.shape = shape
+    def __init__(
+        self,
+        attention,
+        *,
+        tokens=None,
+        query_tokens=None,
+        expected: Sequence[int] | np.ndarray | None = None,
+        cache_background: bool = False,
+    ) -> None:
+        self.att = _as_batch(attention)
+        B, T, S = self.att.shape
+        self.tokens = _per_example(tokens, B, "tokens")
+        self.query_tokens = _per_example(query_tokens, B, "query_tokens")
+        self.expected = expected
         self.cache_background = cache_background
-        self.background: FigureImage | None = None
         self.every = max(1, int(np.ceil(S / 12)))  # at most ~12 source ticks
+
+    def build(self, fig: Figure) -> None:
+        """Both axes, the colour bar, the empty image, box and bars."""
+        T, S = self.att.shape[1:]
+        self.fig = fig
+        self.background: FigureImage | None = None
         self.ax_m = fig.add_axes((0.1, 0.2, 0.33, 0.62))
         self.ax_b = fig.add_axes((0.58, 0.2, 0.39, 0.62))
         self.image = self.ax_m.imshow(
-            np.zeros(shape), aspect="auto", interpolation="nearest", vmin=0.0, vmax=1.0
+            np.zeros((T, S)), aspect="auto", interpolation="nearest", vmin=0.0, vmax=1.0
         )
         # the matrix's 0..1 scale; an inset, so fig.axes stays (matrix, bars)
         self.cax = self.ax_m.inset_axes((1.03, 0.0, 0.03, 1.0))
@@ -220,24 +246,50 @@ class _DecoderStepView:
         self.ax_b.set_xlabel(SOURCE_AXIS)
         self.ax_b.set_ylabel("attention weight")
         self.title = self.ax_b.set_title("", fontsize=9)
-        self.weights: np.ndarray | None = None
+        self.shown: int | None = None  # the example whose weights the image holds
         self.labels: tuple | None = None
         self.best = 0
 
-    def matches(self, fig: Figure, shape: tuple[int, int], cache_background: bool) -> bool:
-        """Whether this view can be updated in place (same figure, shape and mode, not cleared)."""
-        return (
-            (self.fig, self.shape, self.cache_background) == (fig, shape, cache_background)
-            and self.ax_m in fig.axes
-            and self.ax_b in fig.axes
+    def update(self, fig: Figure, *, step: int, example: int = 0) -> None:
+        """Show decoder step ``step`` of example ``example``."""
+        weights = self.att[example]
+        T, S = weights.shape
+        if not 0 <= step < T:
+            raise ValueError(f"step must lie in [0, {T - 1}], got {step}")
+        query_tokens = self.query_tokens[example] if self.query_tokens else None
+        self._set_labels(
+            _step_labels(self.tokens[example] if self.tokens else None, S, "tokens"),
+            _step_labels(query_tokens, T, "query_tokens"),
+        )
+        if self.shown != example:
+            self.image.set_data(weights)
+            self.shown = example
+        self.box.set_y(step - 0.5)
+        row = weights[step]
+        best = int(row.argmax())
+        for j, bar in enumerate(self.bars):
+            bar.set_height(row[j])
+        self.bars[self.best].set_facecolor("#9ecae1")
+        self.bars[best].set_facecolor(LINE_COLORS[0])
+        self.best = best
+        expected = self.expected
+        if expected is not None:  # outlined and named in the title (a legend would cost more)
+            j = int(expected[step])
+            self.expected_bar.set_x(j - 0.4)
+            self.expected_bar.set_height(row[j])
+        self.expected_bar.set_visible(expected is not None)
+        what = f" emits {query_tokens[step]!s}," if query_tokens is not None else ""
+        should = f", expected {int(expected[step])} (dashed)" if expected is not None else ""
+        self.title.set_text(
+            f"decoder step {step}:{what}\nlooks most at source step {best} ({row[best]:.2f}){should}"
         )
 
-    def set_labels(self, src: list[str], tgt: list[str]) -> None:
+    def _set_labels(self, src: list[str], tgt: list[str]) -> None:
         """Tick labels change only with the example, not with the step: skip them when unchanged."""
         if self.labels == (src, tgt):
             return
         self.labels = (src, tgt)
-        S = self.shape[1]
+        S = self.att.shape[2]
         self.ax_m.set_yticklabels(tgt)
         self.ax_b.set_xticklabels(
             [src[i] for i in range(0, S, self.every)], rotation=90 if S > 8 else 0
@@ -271,65 +323,11 @@ class _DecoderStepView:
             ax.patch.set_visible(visible)
 
 
-def draw_decoder_step(
-    fig: Figure,
-    weights: np.ndarray,
-    step: int,
-    *,
-    source_labels: Sequence[str] | None = None,
-    target_labels: Sequence[str] | None = None,
-    expected: Sequence[int] | None = None,
-    cache_background: bool = False,
-) -> Figure:
-    """Draw the alignment of one example with decoder ``step`` highlighted, and that step's weights.
-
-    Left: the ``(T, S)`` matrix on a fixed 0..1 scale, the current row boxed. Right: the current
-    step's weights as bars over the source steps (its argmax dark, the expected step outlined).
-    Axes are placed by hand (no layout engine). Called again on the same figure, it only updates
-    the image, the box, the bars and the title (the axes are built once), so a redraw stays fast.
-    ``cache_background=True`` also renders the axes and their labels only once and pastes them as
-    an image: use it only for a figure always rendered at ``DPI * HIDPI_SCALE`` (the explorer).
-    """
-    weights = np.asarray(weights)
-    T, S = weights.shape
-    if not 0 <= step < T:
-        raise ValueError(f"step must lie in [0, {T - 1}], got {step}")
-    src = _step_labels(source_labels, S, "source_labels")
-    tgt = _step_labels(target_labels, T, "target_labels")
-    view = getattr(fig, "_decoder_step_view", None)
-    if view is None or not view.matches(fig, (T, S), cache_background):
-        fig.clear()
-        view = fig._decoder_step_view = _DecoderStepView(fig, (T, S), cache_background)
-    view.set_labels(src, tgt)
-    if view.weights is not weights:
-        view.image.set_data(weights)
-        view.weights = weights
-    view.box.set_y(step - 0.5)
-    row = weights[step]
-    best = int(row.argmax())
-    for j, bar in enumerate(view.bars):
-        bar.set_height(row[j])
-    view.bars[view.best].set_facecolor("#9ecae1")
-    view.bars[best].set_facecolor(LINE_COLORS[0])
-    view.best = best
-    if expected is not None:  # outlined and named in the title (a legend would cost more)
-        j = int(expected[step])
-        view.expected_bar.set_x(j - 0.4)
-        view.expected_bar.set_height(row[j])
-    view.expected_bar.set_visible(expected is not None)
-    what = f" emits {target_labels[step]!s}," if target_labels is not None else ""
-    should = f", expected {int(expected[step])} (dashed)" if expected is not None else ""
-    view.title.set_text(
-        f"decoder step {step}:{what}\nlooks most at source step {best} ({row[best]:.2f}){should}"
-    )
-    return fig
-
-
 def decoder_step_explorer(
     attention,
     *,
-    source_labels=None,
-    target_labels=None,
+    tokens=None,
+    query_tokens=None,
     expected: Sequence[int] | np.ndarray | None = None,
     step: int = 0,
     figsize: tuple[float, float] = (8.5, 3.2),
@@ -338,38 +336,30 @@ def decoder_step_explorer(
 
     Args:
         attention: ``(B, T, S)`` or ``(T, S)`` weights (padding already cut off).
-        source_labels / target_labels: one list of labels for all examples or one list per example.
+        tokens / query_tokens: source and target labels, one list for all examples or one list
+            per example.
         expected: the source step each decoder step should attend to (outlined).
         step: the decoder step shown first (the static view).
 
     Returns the :class:`~course_utils.widgets.FigureExplorer` (make it the last value of a cell).
     """
-    att = _as_batch(attention)
-    B, T, _ = att.shape
-    src = _per_example(source_labels, B, "source_labels")
-    tgt = _per_example(target_labels, B, "target_labels")
+    view = DecoderStepView(
+        attention,
+        tokens=tokens,
+        query_tokens=query_tokens,
+        expected=expected,
+        cache_background=True,
+    )
+    B, T, _ = view.att.shape
     controls: dict[str, widgets.Widget] = {
         "step": widgets.IntSlider(value=step, min=0, max=T - 1, description="decoder step")
     }
     if B > 1:
         controls["example"] = widgets.IntSlider(value=0, min=0, max=B - 1, description="example")
-
-    def draw(fig: Figure, step: int, example: int = 0) -> None:
-        draw_decoder_step(
-            fig,
-            att[example],
-            step,
-            source_labels=src[example] if src else None,
-            target_labels=tgt[example] if tgt else None,
-            expected=expected,
-            cache_background=True,
-        )
-
     return FigureExplorer(
-        draw,
+        view,
         controls,
         figsize=figsize,
         layout="none",  # axes placed by hand; None would fall back to rcParams (constrained)
-        clear=False,  # draw_decoder_step builds the axes once, then only updates artists
         title="Step through the decoder: where does each output step look?",
     )

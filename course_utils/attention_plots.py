@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import ipywidgets as widgets
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
@@ -19,6 +20,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .plots import heatmap, shared_norm, to_numpy
 from .style import new_figure, styled
+from .widgets import FigureExplorer, View
 
 #: Colour of the relevant (marked) steps in every attention picture.
 RELEVANT_COLOR = "#d62728"
@@ -61,7 +63,8 @@ def plot_attention_weights(
     *,
     lengths=None,
     positions=None,
-    labels: Sequence[str] | None = None,
+    tokens: Sequence[str] | None = None,
+    row_labels: Sequence[str] | None = None,
     ax: Axes | None = None,
     norm: Normalize | None = None,
     title: str | None = None,
@@ -79,7 +82,8 @@ def plot_attention_weights(
         show_padding: draw the padded steps too, with a black bar after each row's last real
             step: use it for a layer without a mask, whose weight on padding is the defect.
         positions: ``(B, K)`` relevant steps of each example, outlined in red.
-        labels: one label per row (default ``"example i"``).
+        tokens: one label per step, the columns (default the step numbers).
+        row_labels: one label per row (default ``"example i"``).
         norm: a shared colour scale (e.g. from :func:`course_utils.plots.shared_norm`) when several
             figures are compared; default: 0 to the largest real weight.
         legend: draw this panel's legend ("relevant step", "sequence end"); pass False for panels
@@ -90,14 +94,17 @@ def plot_attention_weights(
         if show_padding
         else remove_padding(weights, lengths)
     )
-    labels = list(labels) if labels is not None else [f"example {i}" for i in range(len(m))]
+    names = list(row_labels) if row_labels is not None else [f"example {i}" for i in range(len(m))]
+    steps = [str(t) for t in (tokens if tokens is not None else range(m.shape[1]))]
+    if len(steps) < m.shape[1]:
+        raise ValueError(f"got {len(steps)} tokens for {m.shape[1]} steps; pass one per step")
     norm = norm or shared_norm([m], vmin=0.0)
     fig = heatmap(
         m,
         ax=ax,
         norm=norm,
-        x_labels=[str(t) for t in range(m.shape[1])],
-        y_labels=labels,
+        x_labels=steps[: m.shape[1]],
+        y_labels=names,
         xlabel=xlabel,
         title=title,
         colorbar=colorbar,
@@ -246,6 +253,78 @@ def _stacked_axes(
     ]
 
 
+class AttentionBarsView(View):
+    """The attention explorer's figure: one panel per model, its weights over an example's real
+    steps as bars (relevant steps in red), under an optional panel of the input values.
+
+    Axes placed by hand and built once (:meth:`build`); an update only moves bar ends and changes
+    texts.
+
+    Args:
+        weights: model name -> ``(B, T)`` weights on the same ``B`` examples.
+        lengths: ``(B,)`` real lengths (padding is not drawn).
+        positions: ``(B, K)`` relevant steps (red bars).
+        inputs: ``(B, T)`` one input feature per step, drawn on top.
+    """
+
+    def __init__(self, weights: Mapping[str, object], *, lengths, positions=None, inputs=None):
+        if not weights:
+            raise ValueError("expected a mapping model name -> (B, T) weights, got an empty one")
+        self.rows = {name: _as_rows(w, f"weights[{name!r}]") for name, w in weights.items()}
+        batch, seq_len = next(iter(self.rows.values())).shape
+        if any(w.shape != (batch, seq_len) for w in self.rows.values()):
+            raise ValueError("every model's weights must have the same shape (batch, seq_len)")
+        self.batch = batch
+        self.lens = _lengths(lengths, batch, seq_len)
+        self.pos = (
+            None
+            if positions is None
+            else np.asarray(to_numpy(positions), dtype=int).reshape(batch, -1)
+        )
+        self.vals = None if inputs is None else _as_rows(inputs, "inputs")
+        self.ymax = 1.05 * max(
+            float(np.nanmax(remove_padding(w, self.lens))) for w in self.rows.values()
+        )
+        self.n_panels = len(self.rows) + (self.vals is not None)
+        self.panels: list[_BarPanel] = []
+
+    def build(self, fig: Figure) -> None:
+        """The stacked axes, their labels and empty bars."""
+        axes = _stacked_axes(
+            fig, self.n_panels, left=0.09, right=0.98, top=0.93, bottom=0.1, gap=0.09
+        )
+        self.panels = []
+        if self.vals is not None:
+            self.panels.append(_BarPanel(axes[0], ymax=1.0, show_uniform=False))
+            axes[0].set_ylabel("value")
+        self.panels.extend(_BarPanel(ax, ymax=self.ymax) for ax in axes[len(self.panels) :])
+        for ax in axes[:-1]:
+            ax.set_xlabel("")
+            ax.tick_params(labelbottom=False)
+
+    def update(self, fig: Figure, *, example: int) -> None:
+        """Show example ``example``: its inputs and each model's weights over its real steps."""
+        length = int(self.lens[example])
+        p = None if self.pos is None else self.pos[example]
+        panels = self.panels
+        if self.vals is not None:
+            panels[0].update(
+                self.vals[example],
+                length,
+                p,
+                f"example {example}: input values (length {length}, relevant steps in red)",
+            )
+            panels = panels[1:]
+        for panel, (name, w) in zip(panels, self.rows.items(), strict=True):
+            title = name
+            if p is not None:
+                title += f": {float(w[example, p].sum()):.0%} of the weight on the relevant steps"
+            padding = float(np.nansum(w[example, length:]))
+            if padding >= 0.005:
+                title += f"; {padding:.0%} on padding (not drawn)"
+            panel.update(w[example], length, p, title)
+
+
 def attention_explorer(
     weights: Mapping[str, object],
     *,
@@ -253,7 +332,7 @@ def attention_explorer(
     positions=None,
     inputs=None,
     title: str | None = "Attention over the input sequence",
-):
+) -> FigureExplorer:
     """A widget: pick an example, see each model's attention over its real steps.
 
     Args:
@@ -266,72 +345,19 @@ def attention_explorer(
     Returns:
         a :class:`course_utils.widgets.FigureExplorer` (the last value of a cell shows it).
     """
-    import ipywidgets as widgets
-
-    from .widgets import FigureExplorer
-
-    if not weights:
-        raise ValueError("expected a mapping model name -> (B, T) weights, got an empty one")
-    rows = {name: _as_rows(w, f"weights[{name!r}]") for name, w in weights.items()}
-    batch, seq_len = next(iter(rows.values())).shape
-    if any(w.shape != (batch, seq_len) for w in rows.values()):
-        raise ValueError("every model's weights must have the same shape (batch, seq_len)")
-    lens = _lengths(lengths, batch, seq_len)
-    pos = (
-        None if positions is None else np.asarray(to_numpy(positions), dtype=int).reshape(batch, -1)
-    )
-    vals = None if inputs is None else _as_rows(inputs, "inputs")
-    ymax = 1.05 * max(float(np.nanmax(remove_padding(w, lens))) for w in rows.values())
-    n_panels = len(rows) + (vals is not None)
-
-    panels: list[_BarPanel] = []
-
-    def build(fig: Figure) -> None:
-        """First call (or after a failed draw cleared the figure): axes, labels and artists."""
-        axes = _stacked_axes(fig, n_panels, left=0.09, right=0.98, top=0.93, bottom=0.1, gap=0.09)
-        panels.clear()
-        if vals is not None:
-            panels.append(_BarPanel(axes[0], ymax=1.0, show_uniform=False))
-            axes[0].set_ylabel("value")
-        panels.extend(_BarPanel(ax, ymax=ymax) for ax in axes[len(panels) :])
-        for ax in axes[:-1]:
-            ax.set_xlabel("")
-            ax.tick_params(labelbottom=False)
-
-    def draw(fig: Figure, example: int) -> None:
-        if not fig.axes:
-            build(fig)
-        length, p = int(lens[example]), None if pos is None else pos[example]
-        k = 0
-        if vals is not None:
-            panels[0].update(
-                vals[example],
-                length,
-                p,
-                f"example {example}: input values (length {length}, relevant steps in red)",
-            )
-            k = 1
-        for panel, (name, w) in zip(panels[k:], rows.items(), strict=True):
-            title = name
-            if p is not None:
-                title += f": {float(w[example, p].sum()):.0%} of the weight on the relevant steps"
-            padding = float(np.nansum(w[example, length:]))
-            if padding >= 0.005:
-                title += f"; {padding:.0%} on padding (not drawn)"
-            panel.update(w[example], length, p, title)
-
-    slider = widgets.IntSlider(value=0, min=0, max=batch - 1, description="example")
+    view = AttentionBarsView(weights, lengths=lengths, positions=positions, inputs=inputs)
+    slider = widgets.IntSlider(value=0, min=0, max=view.batch - 1, description="example")
     return FigureExplorer(
-        draw,
+        view,
         {"example": slider},
-        figsize=(6.5, 1.35 * n_panels + 0.3),
+        figsize=(6.5, 1.35 * view.n_panels + 0.3),
         title=title,
         layout="none",
-        clear=False,
     )
 
 
 __all__ = [
+    "AttentionBarsView",
     "attention_explorer",
     "figure_legend",
     "plot_attention_bars",

@@ -35,6 +35,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from .capture import expose_attention
 from .masks import lengths_to_mask, masked_softmax
 
 Pooling = Literal["last", "mean", "seed", "seed_masked", "additive"]
@@ -64,6 +65,8 @@ class SeedAttentionLayer(nn.Module):
     ``T``. (The Keras layer returns only the context; we also return the weights to look at them.)
     """
 
+    exposes_attention = True  # capture_attention and inspect record its weights
+
     def __init__(self, hidden_size: int, units: int) -> None:
         super().__init__()
         self.hidden_size = hidden_size
@@ -81,6 +84,7 @@ class SeedAttentionLayer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # Keras: softmax(V(score), axis=1) on (B, T, 1) is a softmax over time, as it should be.
         weights = masked_softmax(self.scores(x), mask)  # (B, T); mask=None: the article's layer
+        expose_attention(self, weights, mask=mask)  # free unless capture_attention is recording
         context = (weights.unsqueeze(-1) * x).sum(dim=1)  # (B, T, 1) * (B, T, H) -> (B, H)
         return context, weights
 
@@ -106,6 +110,8 @@ class AdditiveAttentionPooling(nn.Module):
     ``U q`` a constant, i.e. the bias ``b`` here. ``v`` has no bias because softmax ignores a shift.
     """
 
+    exposes_attention = True  # capture_attention and inspect record its weights
+
     def __init__(self, hidden_size: int, attention_size: int | None = None) -> None:
         super().__init__()
         self.hidden_size = hidden_size
@@ -122,6 +128,7 @@ class AdditiveAttentionPooling(nn.Module):
         self, h: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         weights = masked_softmax(self.scores(h), mask)  # (B, T)
+        expose_attention(self, weights, mask=mask)  # free unless capture_attention is recording
         context = torch.einsum("bt,bth->bh", weights, h)  # (B, H)
         return context, weights
 

@@ -1,28 +1,36 @@
-"""Views of BERT self-attention: one head with its tokens, the layers x heads grid, token-to-token lines.
+"""Views of transformer attention: one head with its tokens, the layers x heads grid, token lines.
 
-All views take an :class:`~course_utils.encoders.Encoded` made with ``encode(..., attentions=True)``
-(data, not a model), remove the padding, can hide [CLS] and [SEP], and draw on one colour scale. The
-explorer widget encodes any sentence the learner types, live (each text once, thanks to the cache).
+The plots take an :class:`~course_utils.encoders.Encoded` made with ``encode(..., attentions=True)``
+(data, not a model), remove the padding, can hide [CLS] and [SEP], and draw on one colour scale.
+Both explorers draw on one canvas, :class:`AttentionView`: :func:`bert_attention_explorer` encodes
+any sentence the learner types, live (each text once, thanks to the cache);
+:func:`transformer_explorer` shows any record of
+:func:`~course_utils.transformer_attention.capture_transformer_attention` (encoder, causal decoder,
+cross-attention). Their layers and heads count from 0, with the heads' mean as its own menu entry.
 
 Shapes: ``L`` layers, ``heads`` heads per layer, ``t`` real tokens of one sentence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+import ipywidgets as widgets
+import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize, to_rgb
 from matplotlib.figure import Figure
 
-from .plots import heatmap, shared_norm, to_numpy
+from .plots import heatmap, shared_norm, to_numpy, window_bounds
 from .style import LINE_COLORS, WEIGHTS_CMAP, new_figure, styled
+from .widgets import FigureExplorer, View, index_control
 
 if TYPE_CHECKING:  # pragma: no cover
     from .encoders import Encoded, Encoder
+    from .transformer_attention import TransformerAttention
 
 #: Attention weights are probabilities: every view uses this one scale unless told otherwise.
 WEIGHT_NORM = Normalize(vmin=0.0, vmax=1.0)
@@ -241,23 +249,42 @@ def plot_token_lines(
     return ax.figure
 
 
-class _ExplorerCanvas:
-    """The explorer's figure, built once and then updated in place (a redraw only renders it).
+class _Shown(NamedTuple):
+    """What the attention view shows for one set of control values."""
 
-    Both views live on the figure; the one not shown is hidden. Tokens are plain texts from a pool
-    of ``max_tokens`` per side (hidden when unused), not tick labels: matplotlib ticks are costly.
-    Axes are placed by hand (no layout engine) and the colour bar is built once.
+    matrix: np.ndarray  # (T_query, T_key) weights
+    query_tokens: list[str]  # row labels
+    key_tokens: list[str]  # column labels
+    title: str
+    view: str  # "heatmap" or "lines"
+    unseen: np.ndarray | None = None  # causal: (T_query, T_key) True at keys after the query
+
+
+#: The causal view's title line.
+CAUSAL_NOTE = "causal: each token sees itself and earlier ones"
+
+
+class AttentionView(View):
+    """The one canvas of the attention explorers: one head as a heatmap or as token lines.
+
+    Built once (:meth:`build`), then updated in place: ``update`` asks ``select(**values)`` for what
+    to show and only sets the data of the artists. Both views live on the figure; the one not shown
+    is hidden. Tokens are plain texts from a pool of ``max_tokens`` per side (hidden when unused),
+    not tick labels (matplotlib ticks are costly); axes are placed by hand, for a figure without a
+    layout engine. Queries and keys may differ in number (cross-attention); in a causal view the
+    keys after each query are drawn grey (masked, not a weight of 0).
     """
 
-    def __init__(self, fig: Figure, max_tokens: int) -> None:
+    def __init__(self, select: Callable[..., _Shown], max_tokens: int) -> None:
+        self.select, self.max_tokens = select, max_tokens
+
+    def build(self, fig: Figure) -> None:
         hidden = {"fontsize": 8, "parse_math": False, "visible": False}
+        n = self.max_tokens
         self.heat = fig.add_axes((0.24, 0.3, 0.6, 0.6))
+        cmap = mpl.colormaps[WEIGHTS_CMAP].with_extremes(bad="#d9d9d9")  # masked: grey
         self.image = self.heat.imshow(
-            np.zeros((1, 1)),
-            norm=WEIGHT_NORM,
-            cmap=WEIGHTS_CMAP,
-            aspect="auto",
-            interpolation="nearest",
+            np.zeros((1, 1)), norm=WEIGHT_NORM, cmap=cmap, aspect="auto", interpolation="nearest"
         )
         self.heat.set_xticks([])
         self.heat.set_yticks([])
@@ -269,11 +296,11 @@ class _ExplorerCanvas:
         below = self.heat.get_xaxis_transform()
         self.rows = [
             self.heat.text(-0.02, k, "", transform=left, ha="right", va="center", **hidden)
-            for k in range(max_tokens)
+            for k in range(n)
         ]
         self.cols = [
             self.heat.text(k, -0.02, "", transform=below, ha="center", va="top", **hidden)
-            for k in range(max_tokens)
+            for k in range(n)
         ]
         for text in self.cols:
             text.set_rotation(90)
@@ -283,67 +310,92 @@ class _ExplorerCanvas:
         self.lines = LineCollection([])
         self.flow.add_collection(self.lines)
         self.queries = [
-            self.flow.text(-0.04, k, "", ha="right", va="center", **hidden)
-            for k in range(max_tokens)
+            self.flow.text(-0.04, k, "", ha="right", va="center", **hidden) for k in range(n)
         ]
         self.keys = [
-            self.flow.text(1.04, k, "", ha="left", va="center", **hidden) for k in range(max_tokens)
+            self.flow.text(1.04, k, "", ha="left", va="center", **hidden) for k in range(n)
         ]
 
     @staticmethod
-    def _label(pool: list, tokens: list[str]) -> float:
-        """Write ``tokens`` into the first texts of ``pool``, hide the rest; return the font size."""
-        size = min(8.0, max(4.0, 160.0 / len(tokens)))  # points: long sentences get smaller text
+    def _label(pool: list, tokens: list[str], size: float) -> None:
+        """Write ``tokens`` into the first texts of ``pool`` at ``size`` points, hide the rest."""
         for k, text in enumerate(pool):
             shown = k < len(tokens)
             if shown:
                 text.set_text(tokens[k])
                 text.set_fontsize(size)
             text.set_visible(shown)
-        return size
 
-    def show(self, matrix: np.ndarray, tokens: list[str], title: str, view: str) -> None:
-        """Show one head's ``(t, t)`` matrix with its tokens as a heatmap or as lines."""
-        t = len(tokens)
-        heat = view == "heatmap"
+    def update(self, fig: Figure, **values: Any) -> None:
+        self.show(self.select(**values))
+
+    def show(self, shown: _Shown) -> None:
+        """Show one head's ``(T_query, T_key)`` matrix with its tokens as a heatmap or as lines."""
+        matrix, rows, cols = shown.matrix, shown.query_tokens, shown.key_tokens
+        n_q, n_k = matrix.shape
+        if max(n_q, n_k) > self.max_tokens:
+            raise ValueError(f"at most {self.max_tokens} tokens per side, got {n_q} x {n_k}")
+        size = min(8.0, max(4.0, 160.0 / max(n_q, n_k, 1)))  # points: long texts get smaller
+        heat = shown.view == "heatmap"
+        causal = shown.unseen is not None
+        title = f"{shown.title}\n{CAUSAL_NOTE}" if causal else shown.title
         for ax in (self.heat, self.cax):
             ax.set_visible(heat)
         self.flow.set_visible(not heat)
         if heat:
+            if causal:  # keys after the query: never seen (grey), not a weight of 0
+                matrix = np.ma.masked_array(matrix, mask=shown.unseen)
             self.image.set_data(matrix)
-            self.image.set_extent((-0.5, t - 0.5, t - 0.5, -0.5))
-            self.heat.set_xlim(-0.5, t - 0.5)
-            self.heat.set_ylim(t - 0.5, -0.5)
-            self._label(self.rows, tokens)
-            size = self._label(self.cols, tokens)
-            pad = 0.62 * size * max(map(len, tokens)) + 6  # points: clear the longest token
-            self.heat.xaxis.labelpad = self.heat.yaxis.labelpad = pad
+            self.image.set_extent((-0.5, n_k - 0.5, n_q - 0.5, -0.5))
+            self.heat.set_xlim(-0.5, n_k - 0.5)
+            self.heat.set_ylim(n_q - 0.5, -0.5)
+            self._label(self.rows, rows, size)
+            self._label(self.cols, cols, size)
+            self.heat.yaxis.labelpad = 0.62 * size * max(map(len, rows), default=1) + 6
+            self.heat.xaxis.labelpad = 0.62 * size * max(map(len, cols), default=1) + 6
             self.heat.set_title(title)
         else:
-            segments, colours, widths = _line_segments(matrix, WEIGHT_NORM)
+            segments, colours, widths = _line_segments(np.asarray(matrix), WEIGHT_NORM)
             self.lines.set_segments(segments)
             self.lines.set_color(colours)
             self.lines.set_linewidth(widths)
-            self.flow.set_ylim(t - 0.5, -0.5)
-            self._label(self.queries, tokens)
-            self._label(self.keys, tokens)
-            self.flow.set_title(f"{title}: query -> key")
+            self.flow.set_ylim(max(n_q, n_k) - 0.5, -0.5)
+            self._label(self.queries, rows, size)
+            self._label(self.keys, cols, size)
+            self.flow.set_title(f"{title}: query -> key" if not causal else title)
+
+
+def _head_controls(n_layers: int, n_heads: int) -> dict[str, Any]:
+    """Layer (0-based), head (0-based, "mean" apart) and view controls of an attention explorer."""
+    return {
+        "layer": index_control("layer", n_layers),
+        "head": widgets.Dropdown(
+            options=[("mean", "mean")] + [(str(h), h) for h in range(n_heads)],
+            value=0,
+            description="head",
+            layout=widgets.Layout(width="150px"),
+        ),
+        "view": widgets.ToggleButtons(
+            options=["heatmap", "lines"], value="heatmap", description="view"
+        ),
+    }
+
+
+def _which(layer: int, head: int | str) -> str:
+    return f"layer {layer}, " + ("mean of heads" if head == "mean" else f"head {head}")
 
 
 def bert_attention_explorer(
     encoder: Encoder, texts: Sequence[str], *, skip_special: bool = False, max_length: int = 48
-):
+) -> FigureExplorer:
     """A widget: pick a sentence (or type your own), a layer and a head; see its heatmap or lines.
 
-    The listed sentences are encoded (with attentions) when the widget is built, a typed one when it
-    is entered (each text once, thanks to the cache). The figure is built on the first view and then
-    updated in place. Returns a :class:`~course_utils.widgets.FigureExplorer`; make it the last
-    expression of a cell.
+    Layers and heads count from 0; the head menu's "mean" is the mean of the layer's heads. The
+    listed sentences are encoded (with attentions) when the widget is built, a typed one when it is
+    entered (each text once, thanks to the cache). Returns a
+    :class:`~course_utils.widgets.FigureExplorer`; make it the last expression of a cell.
     """
-    import ipywidgets as widgets
-
     from .encoders import encode
-    from .widgets import FigureExplorer
 
     texts = list(texts)
     if not texts:
@@ -362,48 +414,29 @@ def bert_attention_explorer(
             description="your text",
             continuous_update=False,
         ),
-        "layer": widgets.IntSlider(value=1, min=1, max=encoder.num_layers, description="layer"),
-        "head": widgets.Dropdown(
-            options=[("mean", 0)] + [(str(h), h) for h in range(1, encoder.num_heads + 1)],
-            value=1,
-            description="head",
-            layout=widgets.Layout(width="150px"),
-        ),
-        "view": widgets.ToggleButtons(
-            options=["heatmap", "lines"], value="heatmap", description="view"
-        ),
+        **_head_controls(encoder.num_layers, encoder.num_heads),
         "hide_special": widgets.Checkbox(value=skip_special, description="hide [CLS]/[SEP]"),
     }
-    canvas: list[_ExplorerCanvas] = []  # the figure's artists, made on the first draw
 
-    def draw(
-        fig: Figure,
-        sentence: int | None,
-        own: str,
-        layer: int,
-        head: int,
-        view: str,
-        hide_special: bool,
-    ) -> None:
+    def select(
+        sentence: int | None, own: str, layer: int, head: int | str, view: str, hide_special: bool
+    ) -> _Shown:
         # the typed text while the menu names none; a picked sentence clears the typed one
         text = own.strip() if own.strip() or sentence is None else texts[sentence]
         encoded = encode(encoder, [text], attentions=True, progress=False, max_length=max_length)
-        matrix, tokens, which = _head_matrix(
-            encoded, 0, layer - 1, None if head == 0 else head - 1, hide_special
+        matrix, tokens, _ = _head_matrix(
+            encoded, 0, layer, None if head == "mean" else head, hide_special
         )
-        if not fig.axes:  # first draw, or the one after a failed draw (the figure was cleared)
-            canvas[:] = [_ExplorerCanvas(fig, max_length)]
-        title = f"layer {layer}, {which}"
+        title = _which(layer, head)
         if view == "lines" and hide_special:  # their lines are gone, the rest keeps its width
             title += "\n[CLS]/[SEP] hidden; the other lines are not rescaled"
-        canvas[0].show(matrix, tokens, title, view)
+        return _Shown(matrix, tokens, tokens, title, view)
 
     explorer = FigureExplorer(
-        draw,
+        AttentionView(select, max_length),
         controls,
         figsize=(5.6, 4.4),
         layout=None,
-        clear=False,
         title="BERT self-attention: one layer, one head",
     )
     menu, typed = controls["sentence"], controls["own"]
@@ -421,3 +454,142 @@ def bert_attention_explorer(
     menu.observe(on_menu, names="value")
     typed.observe(on_typed, names="value")
     return explorer
+
+
+def _per_example(tokens: Any, n: int, length: int, what: str) -> list[list[str]] | None:
+    """``tokens`` (one list for every example, or one list per example) as one list per example."""
+    if tokens is None:
+        return None
+    tokens = list(tokens)
+    if not tokens or isinstance(tokens[0], str):
+        tokens = [tokens] * n
+    if len(tokens) != n:
+        raise ValueError(
+            f"{what}: expected one list of tokens per example ({n}), got {len(tokens)}"
+        )
+    short = [k for k, row in enumerate(tokens) if len(row) < length]
+    if short:
+        raise ValueError(
+            f"{what}: expected at least {length} tokens per example, example {short[0]} has "
+            f"{len(tokens[short[0]])}; pass one label per position (padding included)"
+        )
+    return [[str(t) for t in row] for row in tokens]
+
+
+def _without(positions: np.ndarray, labels: list[str], drop: set[str]) -> np.ndarray:
+    """``positions`` whose label is not in ``drop`` (all of them if that leaves none)."""
+    kept = positions[[labels[p] not in drop for p in positions]]
+    return kept if len(kept) else positions
+
+
+def transformer_explorer(
+    record: TransformerAttention,
+    *,
+    tokens: Sequence[str] | Sequence[Sequence[str]] | None = None,
+    query_tokens: Sequence[str] | Sequence[Sequence[str]] | None = None,
+    example: int = 0,
+    max_steps: int = 64,
+    window_start: int = 0,
+    special_tokens: Collection[str] = (),
+) -> FigureExplorer:
+    """A widget over one recorded transformer attention: example, layer, head, heatmap or lines.
+
+    Works for every record of
+    :func:`~course_utils.transformer_attention.capture_transformer_attention`: self-attention of an
+    encoder, causal self-attention of a decoder (the keys after each query are drawn grey, and the
+    title says so) and cross-attention (rows: the decoder's ``query_tokens``, columns: the
+    encoder's ``tokens``). Padding keys (and, in self-attention, padding queries) are dropped.
+    Layers, heads and examples count from 0; the head menu's "mean" is the mean of the heads.
+
+    Args:
+        record: a :class:`~course_utils.transformer_attention.TransformerAttention`.
+        tokens: labels of the keys (columns): one list, or one list per example; default positions.
+        query_tokens: labels of the queries (rows); default ``tokens`` when queries and keys are
+            one sequence (self-attention), else positions.
+        example: the example shown first.
+        max_steps: positions shown at most per side; ``window_start`` picks the first one.
+        special_tokens: labels such as ``"[CLS]"``, ``"[SEP]"`` (a tokenizer's
+            ``all_special_tokens``): adds a "hide [CLS]/[SEP]" switch that drops their rows and
+            columns (the other weights are not rescaled).
+
+    Example:
+        >>> import torch
+        >>> from course_utils.transformer_attention import TransformerAttention
+        >>> w = torch.softmax(torch.randn(1, 2, 2, 3, 3), -1)
+        >>> rec = TransformerAttention("", 0, "self", False, w, None, "BERT-style encoder")
+        >>> transformer_explorer(rec, tokens=["a", "b", "c"]).controls["head"].value
+        0
+    """
+    n, n_layers, n_heads, n_q, n_k = record.weights.shape
+    if not 0 <= example < n:
+        raise ValueError(f"example must be in 0..{n - 1}, got {example}")
+    if max_steps < 2:
+        raise ValueError(f"max_steps must be at least 2, got {max_steps}")
+    # self-attention: query q is the key at position q + shift (a decoder's cache holds the earlier)
+    same = record.kind != "cross" and n_q <= n_k
+    shift = n_k - n_q if same else 0
+    keys = _per_example(tokens, n, n_k, "tokens")
+    if query_tokens is None and same and keys is not None:
+        queries = [row[shift:n_k] for row in keys]
+    else:
+        queries = _per_example(query_tokens, n, n_q, "query_tokens")
+    keys = keys or [[str(k) for k in range(n_k)]] * n
+    queries = queries or [[str(q + shift) for q in range(n_q)]] * n
+    weights = record.weights.detach().float().cpu().numpy()  # (N, L, heads, Tq, Tk), once
+    padding = (
+        np.zeros((n, n_k), dtype=bool)
+        if record.key_padding is None
+        else record.key_padding.detach().cpu().numpy()
+    )
+    k0, k1 = window_bounds(n_k, window_start, max_steps)
+    if same:  # the queries inside the keys' window (at least one)
+        q0 = min(max(0, k0 - shift), n_q - 1)
+        q1 = min(n_q, max(q0 + 1, k1 - shift))
+    else:
+        q0, q1 = window_bounds(n_q, window_start, max_steps)
+    by_example = []  # per example: the kept query rows and key columns
+    for i in range(n):
+        cols = [k for k in range(k0, k1) if not padding[i, k]] or list(range(k0, k1))
+        rows = [q for q in range(q0, q1) if not (same and padding[i, q + shift])] or [q0]
+        by_example.append((np.array(rows), np.array(cols)))
+
+    specials = set(special_tokens)
+
+    def select(
+        example: int, layer: int, head: int | str, view: str, hide_special: bool = False
+    ) -> _Shown:
+        rows, cols = by_example[example]
+        if hide_special:
+            rows = _without(rows, queries[example], specials)
+            cols = _without(cols, keys[example], specials)
+        layer_w = weights[example, layer]  # (heads, Tq, Tk)
+        matrix = layer_w.mean(0) if head == "mean" else layer_w[head]
+        unseen = None
+        if record.causal and same:  # keys after the query's own position: never seen
+            unseen = cols[None, :] > rows[:, None] + shift
+        return _Shown(
+            matrix[np.ix_(rows, cols)],
+            [queries[example][q] for q in rows],
+            [keys[example][k] for k in cols],
+            _which(layer, head) + (" ([CLS]/[SEP] hidden, others not rescaled)" * hide_special),
+            view,
+            unseen,
+        )
+
+    controls = {
+        "example": index_control("example", n, example),
+        **_head_controls(n_layers, n_heads),
+    }
+    if specials & {t for row in keys + queries for t in row}:
+        controls["hide_special"] = widgets.Checkbox(value=False, description="hide [CLS]/[SEP]")
+    what = {"self": "self-attention", "decoder self": "decoder self-attention"}
+    title = f"{record.name or 'the model'} ({record.family}): "
+    title += what.get(record.kind, "cross-attention (decoder queries, encoder keys)")
+    if (q0, q1, k0, k1) != (0, n_q, 0, n_k):
+        title += (
+            f"; positions {k0}-{k1 - 1} of {n_k} shown (window_start= picks others), each row "
+            "holds only the weight on those keys (not rescaled)"
+        )
+    return FigureExplorer(
+        AttentionView(select, max_steps), controls, figsize=(5.6, 4.4), layout=None, title=title
+    )

@@ -1,4 +1,4 @@
-"""Record the per-head attention weights of every ``nn.MultiheadAttention`` inside any model.
+"""Record the per-head attention weights of every attention module inside any model.
 
 PyTorch hides per-head weights in three ways: ``nn.MultiheadAttention`` averages the heads unless it is
 called with ``average_attn_weights=False``; callers such as ``nn.TransformerEncoderLayer`` pass
@@ -9,7 +9,11 @@ skip the Python module entirely. :func:`capture_attention` undoes all three for 
     with capture_attention(model) as cap:
         logits = model(x)             # the model runs (and returns) exactly what it did before
     cap.names                         # ['attention']  (module names, as in model.named_modules())
-    cap["attention"].shape            # (N, num_heads, L, S): one matrix per example and head
+    cap["attention"].weights.shape    # (N, num_heads, L, S): one matrix per example and head
+    cap[0], cap.calls("attention")    # the first call recorded; every call of that module
+
+Hand-written attention (no ``nn.MultiheadAttention`` inside) is recorded the same way when its
+module calls :func:`expose_attention` in its forward, as the course's own attention modules do.
 
 How it works: a forward pre-hook asks the module for per-head weights (``need_weights=True,
 average_attn_weights=False``) and remembers what the caller asked for; a forward hook stores the
@@ -32,12 +36,20 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["AttentionCall", "AttentionCapture", "capture_attention", "attention_modules"]
+from .records import Recording, Selection, select_modules
+
+__all__ = [
+    "AttentionCall",
+    "attention_modules",
+    "capture_attention",
+    "expose_attention",
+    "exposes_attention",
+]
 
 
 @dataclass(frozen=True)
@@ -45,74 +57,120 @@ class AttentionCall:
     """One call of one attention module during a captured forward pass.
 
     Attributes:
-        name: the module's name in ``model.named_modules()`` (``"layers.0.self_attn"``).
+        name: the module's name in ``model.named_modules()`` (``"layers.0.self_attn"``; ``""`` when
+            the model itself is the attention module).
+        call: which call of that module this is, counted from 0 (a decoder calls its attention once
+            per output step).
         weights: per-head attention, detached, shape ``(N, num_heads, L, S)`` (an unbatched call
-            gets ``N = 1``): ``weights[n, h, i, j]`` is how much query ``i`` of example ``n`` takes
-            from key ``j`` in head ``h``. Each row sums to 1 (rows of fully masked queries are NaN).
+            gets ``N = 1``; a hand-written module that scores one query per call has ``L = 1``):
+            ``weights[n, h, i, j]`` is how much query ``i`` of example ``n`` takes from key ``j`` in
+            head ``h``. Each row sums to 1 (rows of fully masked queries are NaN).
         key_padding_mask: the call's key padding mask as booleans ``(N, S)``, True at padding (None
             when the caller passed none). Plots use it to remove padding.
         batch_first: the module's ``batch_first`` (the weights are batch-first either way).
+        steps: how many calls this record stands for (1; more for calls joined by :meth:`join`).
     """
 
     name: str
+    call: int
     weights: torch.Tensor
     key_padding_mask: torch.Tensor | None
     batch_first: bool
+    steps: int = 1
 
     @property
     def num_heads(self) -> int:
         return self.weights.shape[1]
 
+    @classmethod
+    def join(cls, calls: list[AttentionCall]) -> tuple[AttentionCall, str] | None:
+        """A loop's calls as one record: each call's queries become rows, in call order.
 
-@dataclass
-class AttentionCapture:
-    """What :func:`capture_attention` recorded: every call of every attention module, in order."""
-
-    calls: list[AttentionCall] = field(default_factory=list)
-    module_names: tuple[str, ...] = ()
-
-    @property
-    def names(self) -> list[str]:
-        """Names of the modules that were called, in the order of their first call."""
-        return list(dict.fromkeys(call.name for call in self.calls))
-
-    def calls_of(self, name: str) -> list[AttentionCall]:
-        """Every call of module ``name`` (a module called twice, e.g. in a loop, has two)."""
-        found = [call for call in self.calls if call.name == name]
-        if not found:
-            watched = ", ".join(repr(n) for n in self.module_names) or "none"
-            raise KeyError(
-                f"no attention recorded for {name!r}; modules called: {self.names or 'none'}, "
-                f"modules watched: {watched}. Did the forward pass run inside the `with` block?"
-            )
-        return found
-
-    def call(self, name: str, index: int = -1) -> AttentionCall:
-        """The ``index``-th call of module ``name`` (default: the last one)."""
-        return self.calls_of(name)[index]
-
-    def __getitem__(self, name: str) -> torch.Tensor:
-        """Per-head weights ``(N, num_heads, L, S)`` of the last call of module ``name``."""
-        return self.call(name).weights
-
-    def __contains__(self, name: object) -> bool:
-        return any(call.name == name for call in self.calls)
-
-    def __len__(self) -> int:
-        return len(self.calls)
-
-    def clear(self) -> None:
-        """Forget what was recorded (e.g. between two forward passes in one ``with`` block)."""
-        self.calls.clear()
+        A decoder calls its attention once per output step with one query over the same source:
+        joined, its 12 calls are one ``(N, heads, 12, S)`` alignment (steps x source). Calls join
+        when they share examples, heads, keys and padding; otherwise ``None``.
+        """
+        first = calls[0]
+        n, heads, _, s = first.weights.shape
+        for c in calls[1:]:
+            w = c.weights
+            if (w.shape[0], w.shape[1], w.shape[3]) != (n, heads, s):
+                return None
+            if (c.key_padding_mask is None) != (first.key_padding_mask is None) or (
+                c.key_padding_mask is not None
+                and not torch.equal(c.key_padding_mask, first.key_padding_mask)
+            ):
+                return None
+        weights = torch.cat([c.weights for c in calls], dim=2)  # (N, heads, sum of L, S)
+        per_call = {c.weights.shape[2] for c in calls}
+        rows = f"{per_call.pop()} query row(s) each" if len(per_call) == 1 else "their query rows"
+        joined = cls(
+            first.name,
+            calls[-1].call,
+            weights,
+            first.key_padding_mask,
+            first.batch_first,
+            steps=len(calls),
+        )
+        return joined, (
+            f"assembled from {len(calls)} calls with {rows} over the same {s} keys: row k is "
+            f"call k (a loop's step k)"
+        )
 
 
-def attention_modules(model: nn.Module) -> dict[str, nn.MultiheadAttention]:
-    """Every ``nn.MultiheadAttention`` (or subclass) inside ``model``, by name, at any depth."""
-    found = {}
-    for name, module in model.named_modules():
-        if isinstance(module, nn.MultiheadAttention):
-            found[name or type(module).__name__] = module
-    return found
+def exposes_attention(module: nn.Module) -> bool:
+    """True for modules :func:`capture_attention` records: ``nn.MultiheadAttention`` and every module
+    whose class sets ``exposes_attention = True`` and calls :func:`expose_attention` in its forward."""
+    return (
+        isinstance(module, nn.MultiheadAttention)
+        or getattr(module, "exposes_attention", False) is True
+    )
+
+
+def attention_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """Every attention module :func:`capture_attention` records inside ``model``, by name (``""`` =
+    the model itself), at any depth: ``nn.MultiheadAttention`` and the hand-written ones that expose
+    their weights."""
+    return {name: m for name, m in model.named_modules() if exposes_attention(m)}
+
+
+#: id(module) -> functions that store what the module exposes; empty while nothing records.
+_LISTENERS: dict[int, list[Callable[[torch.Tensor, torch.Tensor | None], None]]] = {}
+
+
+def expose_attention(
+    module: nn.Module,
+    weights: torch.Tensor | Callable[[], torch.Tensor],
+    *,
+    mask: torch.Tensor | None = None,
+) -> None:
+    """Hand a hand-written attention module's weights to any :func:`capture_attention` watching it.
+
+    One line in the module's ``forward`` (and ``exposes_attention = True`` on its class)::
+
+        class MyAttention(nn.Module):
+            exposes_attention = True
+
+            def forward(self, query, keys, mask=None):
+                weights = torch.softmax(self.score(query, keys), dim=-1)  # (B, S)
+                expose_attention(self, weights, mask=mask)
+                return weights @ keys, weights
+
+    Costs one dictionary look-up when nothing records: the weights are not copied or detached.
+
+    Args:
+        module: the attention module (``self``).
+        weights: ``(N, S)`` (one query per example), ``(N, L, S)`` or ``(N, heads, L, S)``; or a
+            function returning them, called only while something records (for weights that cost
+            something to build, e.g. a fixed pooling's weights expanded to every example).
+        mask: ``(N, S)`` bool, True at **real** keys (the course's convention for masks), or None.
+    """
+    listeners = _LISTENERS.get(id(module))
+    if listeners:
+        if callable(weights):
+            weights = weights()
+        for listen in listeners:
+            listen(weights, mask)
 
 
 _SIGNATURES: dict[type, inspect.Signature] = {}
@@ -139,58 +197,54 @@ def _bool_padding_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
 def capture_attention(
     model: nn.Module,
     *,
-    only: Callable[[str], bool] | list[str] | None = None,
+    only: Selection = None,
     to_cpu: bool = False,
-) -> Iterator[AttentionCapture]:
-    """Record per-head weights of every ``nn.MultiheadAttention`` in ``model`` inside a ``with`` block.
+) -> Iterator[Recording[AttentionCall]]:
+    """Record per-head weights of every attention module in ``model`` inside a ``with`` block.
 
-    Works on any nesting (``nn.TransformerEncoder``, decoders with cross-attention, your own models),
-    whatever the caller passes: ``need_weights=False``, head-averaged weights, ``attn_mask``,
-    ``key_padding_mask``, ``is_causal``, ``batch_first`` True or False, batched or not.
+    Records every ``nn.MultiheadAttention`` at any nesting (``nn.TransformerEncoder``, decoders with
+    cross-attention, your own models), whatever the caller passes: ``need_weights=False``,
+    head-averaged weights, ``attn_mask``, ``key_padding_mask``, ``is_causal``, ``batch_first`` True
+    or False, batched or not; and every hand-written attention module that exposes its weights with
+    :func:`expose_attention` (the course's ``BahdanauAttention``, ``AdditiveAttentionPooling``, ...).
 
     Args:
-        model: any module containing at least one ``nn.MultiheadAttention``.
+        model: any module containing at least one attention module.
         only: restrict capture to these module names (a list) or names where ``only(name)`` is True.
         to_cpu: move recorded weights to the CPU (frees accelerator memory for long captures).
 
     Yields:
-        An :class:`AttentionCapture`, filled as the model runs.
+        A :class:`~course_utils.records.Recording` of :class:`AttentionCall`, one per call, filled as
+        the model runs: ``cap["self_attn"]`` is the last call of that module, ``cap[0]`` the first
+        call recorded, ``cap.calls(name)`` all calls of a module, ``cap.joined(name)`` a decoder's
+        step-wise calls as one steps x source record.
 
     Raises:
-        ValueError: when ``model`` contains no ``nn.MultiheadAttention``, or ``only`` selects none
+        ValueError: when ``model`` contains no attention module, or ``only`` selects none
             (the message lists the modules found).
 
     Example:
         >>> layer = nn.TransformerEncoderLayer(d_model=8, nhead=2, batch_first=True).eval()
         >>> with capture_attention(layer) as cap:
         ...     _ = layer(torch.randn(3, 5, 8))
-        >>> cap["self_attn"].shape
+        >>> cap["self_attn"].weights.shape
         torch.Size([3, 2, 5, 5])
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"capture_attention expects an nn.Module, got {type(model).__name__}")
-    modules = found = attention_modules(model)
-    if only is not None:
-        wanted = only if callable(only) else set(only).__contains__
-        unknown = [] if callable(only) else sorted(set(only) - set(modules))
-        if unknown:
-            raise ValueError(
-                f"only= names {unknown} are not attention modules; found {list(modules)}"
-            )
-        modules = {name: m for name, m in modules.items() if wanted(name)}
-        if found and not modules:
-            raise ValueError(
-                f"only= matched none of the {len(found)} attention modules of "
-                f"{type(model).__name__}: {list(found)}; pass some of these names, or a "
-                "function that returns True for them"
-            )
-    if not modules:
-        raise ValueError(
-            f"no nn.MultiheadAttention found in {type(model).__name__}. capture_attention records "
-            "torch.nn.MultiheadAttention modules only; for Hugging Face BERT load the model with "
-            "attn_implementation='eager' and pass output_attentions=True instead."
-        )
-    capture = AttentionCapture(module_names=tuple(modules))
+    modules = select_modules(
+        model,
+        exposes_attention,
+        only,
+        recorder="capture_attention",
+        what="attention module",
+        hint=(
+            "capture_attention records torch.nn.MultiheadAttention and modules that call "
+            "course_utils.capture.expose_attention; for a Hugging Face transformer use "
+            "course_utils.transformer_attention.capture_transformer_attention."
+        ),
+    )
+    capture: Recording[AttentionCall] = Recording("attention", tuple(modules))
+    hand_written = {n: m for n, m in modules.items() if not isinstance(m, nn.MultiheadAttention)}
+    modules = {n: m for n, m in modules.items() if isinstance(m, nn.MultiheadAttention)}
     # What each caller asked for, per module, as a stack (a module may be re-entered).
     requests: dict[int, list[tuple[bool, bool, torch.Tensor | None]]] = {
         id(m): [] for m in modules.values()
@@ -222,8 +276,14 @@ def capture_attention(
             stored = stored.unsqueeze(0) if stored.dim() == 3 else stored  # (N, H, L, S)
             if to_cpu:
                 stored = stored.cpu()
-            capture.calls.append(
-                AttentionCall(name, stored, mask, bool(getattr(mod, "batch_first", False)))
+            capture.records.append(
+                AttentionCall(
+                    name,
+                    capture.next_call(name),
+                    stored,
+                    mask,
+                    bool(getattr(mod, "batch_first", False)),
+                )
             )
             if not need:
                 return attn_output, None
@@ -233,8 +293,34 @@ def capture_attention(
 
         return pre_hook, hook
 
+    def listener(name: str) -> Callable[[torch.Tensor, torch.Tensor | None], None]:
+        def listen(weights: torch.Tensor, mask: torch.Tensor | None) -> None:
+            stored = weights.detach()
+            if stored.dim() == 2:  # (N, S): one query per example
+                stored = stored[:, None, None, :]
+            elif stored.dim() == 3:  # (N, L, S): one head
+                stored = stored.unsqueeze(1)
+            elif stored.dim() != 4:
+                raise ValueError(
+                    f"expose_attention({name!r}): weights must be (N, S), (N, L, S) or "
+                    f"(N, heads, L, S), got shape {tuple(weights.shape)}"
+                )
+            padding = None if mask is None else ~mask.detach().to(torch.bool)
+            if to_cpu:
+                stored = stored.cpu()
+            capture.records.append(
+                AttentionCall(name, capture.next_call(name), stored, padding, True)
+            )
+
+        return listen
+
+    listening: list[tuple[int, Callable]] = []
     fastpath = torch.backends.mha.get_fastpath_enabled()
     try:
+        for name, module in hand_written.items():
+            listen = listener(name)
+            _LISTENERS.setdefault(id(module), []).append(listen)
+            listening.append((id(module), listen))
         for name, module in modules.items():
             pre_hook, hook = make_hooks(name, module)
             handles.append(module.register_forward_pre_hook(pre_hook, with_kwargs=True))
@@ -252,6 +338,10 @@ def capture_attention(
         torch.backends.mha.set_fastpath_enabled(fastpath)
         for handle in handles:
             handle.remove()
+        for key, listen in listening:
+            _LISTENERS[key].remove(listen)
+            if not _LISTENERS[key]:
+                del _LISTENERS[key]
 
 
 def _nested_padding(

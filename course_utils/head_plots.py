@@ -21,8 +21,9 @@ from matplotlib.ticker import FixedFormatter
 
 from .plots import heatmap, heatmap_grid, to_numpy
 from .style import LINE_COLORS, WEIGHTS_CMAP, styled
+from .widgets import FigureExplorer, View
 
-__all__ = ["crop", "plot_head", "plot_heads", "head_explorer"]
+__all__ = ["HeadView", "crop", "head_explorer", "plot_head", "plot_heads"]
 
 KEY_LABEL = "key (attended to)"
 QUERY_LABEL = "query (attending)"
@@ -64,6 +65,14 @@ def _key_query_labels(tokens, query_tokens, n_q: int, n_k: int) -> tuple[list[st
     return _labels(tokens, n_k, "key"), _labels(query_tokens, n_q, "query")
 
 
+def _cropped_and_labelled(w: np.ndarray, length, tokens, query_tokens) -> tuple[np.ndarray, dict]:
+    """Weights ``(..., L, S)`` without padding, and the heatmap arguments that label their axes."""
+    w = crop(w, length)
+    keys, queries = _key_query_labels(tokens, query_tokens, *w.shape[-2:])
+    axes = {"x_labels": keys, "y_labels": queries, "xlabel": KEY_LABEL, "ylabel": QUERY_LABEL}
+    return w, {**axes, "colorbar_label": "attention weight"}
+
+
 @styled
 def plot_head(
     weights,
@@ -93,21 +102,9 @@ def plot_head(
             f"plot_head expects one head's weights (L, S), got shape {w.shape}; "
             "pick an example and a head first, e.g. weights[0, 1]"
         )
-    w = crop(w, length)
+    w, labelled = _cropped_and_labelled(w, length, tokens, query_tokens)
     n_q, n_k = w.shape
-    keys, queries = _key_query_labels(tokens, query_tokens, n_q, n_k)
-    fig = heatmap(
-        w,
-        ax=ax,
-        x_labels=keys,
-        y_labels=queries,
-        xlabel=KEY_LABEL,
-        ylabel=QUERY_LABEL,
-        title=title,
-        norm=norm,
-        colorbar=colorbar,
-        colorbar_label="attention weight",
-    )
+    fig = heatmap(w, ax=ax, title=title, norm=norm, colorbar=colorbar, **labelled)
     if highlight_query is not None:
         if not 0 <= highlight_query < n_q:
             raise ValueError(f"highlight_query must lie in [0, {n_q - 1}], got {highlight_query}")
@@ -143,7 +140,7 @@ def plot_heads(
     ``row_titles[r]`` (default ``"layer r"``).
 
     Args:
-        weights: ``(H, L, S)`` for one example (e.g. ``cap["attention"][0]``) or ``(rows, H, L, S)``.
+        weights: ``(H, L, S)`` for one example (e.g. ``cap["attention"].weights[0]``) or ``(rows, H, L, S)``.
         tokens, query_tokens, length: labels and real length, as in :func:`plot_head`.
         fig: draw into this figure (widgets reuse theirs).
     """
@@ -162,78 +159,57 @@ def plot_heads(
     )
     if len(row_titles) != n_rows:
         raise ValueError(f"got {len(row_titles)} row_titles for {n_rows} rows")
-    w = crop(w, length)
+    w, labelled = _cropped_and_labelled(w, length, tokens, query_tokens)
     n_q, n_k = w.shape[-2:]
-    keys, queries = _key_query_labels(tokens, query_tokens, n_q, n_k)
     titles = [f"{row} head {h}".strip() for row in row_titles for h in range(n_heads)]
     return heatmap_grid(
         list(w.reshape(n_rows * n_heads, n_q, n_k)),  # (rows * H, L, S), one panel each
         ncols=n_heads,
         titles=titles,
-        x_labels=keys,
-        y_labels=queries,
-        xlabel=KEY_LABEL,
-        ylabel=QUERY_LABEL,
-        colorbar_label="attention weight",
         suptitle=suptitle,
         panel_size=panel_size,
         fig=fig,
+        **labelled,
     )
 
 
-def head_explorer(
-    weights,
-    *,
-    tokens: Sequence[Sequence[str]] | None = None,
-    lengths: Sequence[int] | None = None,
-    key_padding_mask=None,
-    title: str | None = "Attention per head: pick an example, a head and a query",
-    figsize: tuple[float, float] = (8.0, 3.4),
-):
-    """A widget to browse per-head attention: example, head and query position.
+class HeadView(View):
+    """The head explorer's figure: one head's weights for one example (left, the chosen query's
+    row outlined) and that query's weights over the keys (right: bars for the head, a line for
+    the head average).
 
-    Left: the chosen head's weights for the chosen example (padding cut off), with the chosen query's
-    row outlined. Right: that query's weights over the keys for the chosen head (bars) and for the
-    head average that ``nn.MultiheadAttention`` returns by default (line).
+    Plain imshow and bars, no legend, axes placed by hand: :meth:`build` makes them once, so a
+    redraw only sets data, limits and texts (well under 100 ms).
 
     Args:
-        weights: ``(N, H, L, S)`` per-head weights, e.g. ``cap["attention"]`` or one BERT layer.
+        weights: ``(N, H, L, S)`` per-head weights.
+        lengths: real length of each example.
         tokens: one list of labels per example (default step numbers).
-        lengths: real length of each example; or give ``key_padding_mask (N, S)`` (True at padding).
-
-    Returns:
-        A :class:`course_utils.widgets.FigureExplorer` (its first view is also a static image).
     """
-    import ipywidgets as widgets
 
-    from .widgets import FigureExplorer
+    def __init__(
+        self, weights, lengths: Sequence[int], tokens: Sequence[Sequence[str]] | None = None
+    ) -> None:
+        self.w = to_numpy(weights)
+        if self.w.ndim != 4:
+            raise ValueError(f"expected (N, heads, L, S) weights, got shape {self.w.shape}")
+        n_examples, _, self.n_q, self.n_k = self.w.shape
+        self.lengths = [int(n) for n in lengths]
+        if len(self.lengths) != n_examples:
+            raise ValueError(f"got {len(self.lengths)} lengths for {n_examples} examples")
+        if tokens is not None and len(tokens) != n_examples:
+            raise ValueError(f"got {len(tokens)} token lists for {n_examples} examples")
+        self.tokens = tokens
+        self.steps = np.arange(max(self.n_q, self.n_k))
+        self.parts: dict = {}
 
-    w = to_numpy(weights)
-    if w.ndim != 4:
-        raise ValueError(f"head_explorer expects (N, heads, L, S) weights, got shape {w.shape}")
-    n_examples, n_heads, n_q, n_k = w.shape
-    if lengths is not None and key_padding_mask is not None:
-        raise ValueError("give lengths or key_padding_mask, not both")
-    if key_padding_mask is not None:
-        from .masks import lengths_from_padding_mask
-
-        lengths = lengths_from_padding_mask(key_padding_mask).tolist()
-    lengths = [n_k] * n_examples if lengths is None else [int(n) for n in lengths]
-    if len(lengths) != n_examples:
-        raise ValueError(f"got {len(lengths)} lengths for {n_examples} examples")
-    if tokens is not None and len(tokens) != n_examples:
-        raise ValueError(f"got {len(tokens)} token lists for {n_examples} examples")
-    norm = Normalize(vmin=0.0, vmax=1.0)  # one scale for every view: weights lie in [0, 1]
-    steps = np.arange(max(n_q, n_k))
-    parts: dict = {}  # the artists, built on the first draw and only updated afterwards
-
-    def build(fig: Figure) -> None:
-        # Plain imshow/bar, no colour bar, no legend, axes placed by hand: a redraw must stay
-        # well under 100 ms, so later redraws only update these artists (FigureExplorer clear=False).
+    def build(self, fig: Figure) -> None:
+        """Axes, colour bar, empty image and bars: what stays while the controls move."""
+        n_q, n_k, steps = self.n_q, self.n_k, self.steps
         left = fig.add_axes((0.08, 0.2, 0.46, 0.68))
         image = left.imshow(
             np.zeros((n_q, n_k)),
-            norm=norm,
+            norm=Normalize(vmin=0.0, vmax=1.0),  # one scale for every view: weights lie in [0, 1]
             cmap=WEIGHTS_CMAP,
             aspect="auto",
             interpolation="nearest",
@@ -260,16 +236,18 @@ def head_explorer(
         # heatmap's labels stay placed by matplotlib, below tokens of any width.
         right.xaxis.set_label_coords(0.5, -0.06)
         right.yaxis.set_label_coords(-0.13, 0.5)
-        parts.update(left=left, image=image, outline=outline, right=right, bars=bars, mean=mean)
+        self.parts = dict(
+            left=left, image=image, outline=outline, right=right, bars=bars, mean=mean
+        )
 
-    def draw(fig: Figure, example: int, head: int, query: int) -> None:
-        if not fig.axes:
-            build(fig)
-        length = lengths[example]
-        one = crop(w[example], length)  # (H, L', S')
+    def update(self, fig: Figure, *, example: int, head: int, query: int) -> None:
+        """Show one example and head, and one query's row (clamped to the example's length)."""
+        parts, n_q, n_k = self.parts, self.n_q, self.n_k
+        one = crop(self.w[example], self.lengths[example])  # (H, L', S')
         n_rows, n_cols = one.shape[1:]
         query = min(query, n_rows - 1)
-        keys = _labels(tokens[example] if tokens is not None else None, n_cols, "key")
+        tokens = self.tokens[example] if self.tokens is not None else None
+        keys = _labels(tokens, n_cols, "key")
         queries = keys[:n_rows] if n_rows <= n_cols else [str(i) for i in range(n_rows)]
         left, right = parts["left"], parts["right"]
         parts["image"].set_data(one[head])
@@ -285,26 +263,64 @@ def head_explorer(
         for k, bar in enumerate(parts["bars"]):  # bars past the real length are hidden
             bar.set_height(one[head, query, k] if k < n_cols else 0.0)
             bar.set_visible(k < n_cols)
-        parts["mean"].set_data(steps[:n_cols], one[:, query].mean(axis=0))
+        parts["mean"].set_data(self.steps[:n_cols], one[:, query].mean(axis=0))
         right.set_xlim(-0.5, n_cols - 0.5)
         right.set_xlabel(f"keys (as left); bars: head {head}, line: mean")
         right.set_title(f"query {query} ({queries[query]})", y=1.01)
 
+
+def head_explorer(
+    weights,
+    *,
+    tokens: Sequence[Sequence[str]] | None = None,
+    lengths: Sequence[int] | None = None,
+    key_padding_mask=None,
+    title: str | None = "Attention per head: pick an example, a head and a query",
+    figsize: tuple[float, float] = (8.0, 3.4),
+) -> FigureExplorer:
+    """A widget to browse per-head attention: example, head and query position.
+
+    Left: the chosen head's weights for the chosen example (padding cut off), with the chosen query's
+    row outlined. Right: that query's weights over the keys for the chosen head (bars) and for the
+    head average that ``nn.MultiheadAttention`` returns by default (line).
+
+    Args:
+        weights: ``(N, H, L, S)`` per-head weights, e.g. ``cap["attention"]`` or one BERT layer.
+        tokens: one list of labels per example (default step numbers).
+        lengths: real length of each example; or give ``key_padding_mask (N, S)`` (True at padding).
+
+    Returns:
+        A :class:`course_utils.widgets.FigureExplorer` (its first view is also a static image).
+    """
+    import ipywidgets as widgets
+
+    w = to_numpy(weights)
+    if w.ndim != 4:
+        raise ValueError(f"head_explorer expects (N, heads, L, S) weights, got shape {w.shape}")
+    n_examples, n_heads, n_q, n_k = w.shape
+    if lengths is not None and key_padding_mask is not None:
+        raise ValueError("give lengths or key_padding_mask, not both")
+    if key_padding_mask is not None:
+        from .masks import lengths_from_padding_mask
+
+        lengths = lengths_from_padding_mask(key_padding_mask).tolist()
+    view = HeadView(w, [n_k] * n_examples if lengths is None else lengths, tokens)
     example = widgets.IntSlider(value=0, min=0, max=n_examples - 1, description="example")
     head = widgets.Dropdown(
         options=[(f"head {h}", h) for h in range(n_heads)], value=0, description="head"
     )
-    query = widgets.IntSlider(value=0, min=0, max=min(n_q, lengths[0]) - 1, description="query")
+    query = widgets.IntSlider(
+        value=0, min=0, max=min(n_q, view.lengths[0]) - 1, description="query"
+    )
 
     def on_example(change: dict) -> None:  # the query slider follows the example's real length
-        query.max = min(n_q, lengths[change["new"]]) - 1
+        query.max = min(n_q, view.lengths[change["new"]]) - 1
 
     example.observe(on_example, names="value")
     return FigureExplorer(
-        draw,
+        view,
         {"example": example, "head": head, "query": query},
         figsize=figsize,
         title=title,
         layout="none",
-        clear=False,
     )

@@ -1,149 +1,104 @@
 """The course's views for any model, in one call: ``inspect(model, *inputs)``.
 
 Each notebook builds explorers for its own models. :func:`inspect` points the same views at a model
-of your own: it runs the model once on your inputs (``model(*inputs, **kwargs)``), records what can
-be looked inside, and returns an :class:`Inspector` widget with one view per component::
+of your own. It works in two steps: **record**, then **build views**. It runs the model once on your
+inputs (``model(*inputs, **kwargs)``) with every recorder that finds something in it open, then builds
+one view per recorded component and returns an :class:`Inspector` widget with a picker::
 
     from course_utils.inspector import inspect
     inspector = inspect(model, x)          # the last expression of a cell shows the widget
-    inspector.views                        # {"encoder.lstm": <state explorer>, "attn": <heads>, ...}
-    inspector.traces["encoder.lstm"]       # the raw LSTMTrace (h, c, gates of every layer)
-    inspector.attentions["attn"]           # (N, heads, L, S) per-head weights
-    inspector.views["attn"].save("attn.png")
+    inspector.views                        # {"encoder.lstm": <state explorer>, "attention": ..., ...}
+    inspector.records["encoder.lstm"]      # the record behind a view (an LSTMTrace here)
+    inspector.recordings["lstm"].calls("decoder")   # every call, as recorded
+    inspector.save("view.html")            # the view shown now, as one file that works offline
 
-What it finds (at any depth of nesting, named as in ``model.named_modules()``, ``""`` = the model):
+What it records (at any depth of nesting, named as in ``model.named_modules()``, ``""`` = the model):
 
-- every ``nn.LSTM`` (stacked, bidirectional, time-major or batch-first, packed input): the state-flow
-  view of :func:`course_utils.state_plots.state_explorer`, recorded with
-  :func:`course_utils.tracing.trace_lstms`;
+- every ``nn.LSTM`` (stacked, bidirectional, time-major or batch-first, packed, ``proj_size``) and
+  ``nn.GRU``, every ``nn.LSTMCell`` / ``nn.GRUCell`` called in a loop: h (and c) and the gates of every
+  layer, direction and step (:mod:`course_utils.tracing`, :mod:`course_utils.gru_tracing`,
+  :mod:`course_utils.cell_tracing`), shown in the state view and searchable for patterns of units
+  (:mod:`course_utils.pattern_plots`);
 - every ``nn.MultiheadAttention`` (also inside ``nn.TransformerEncoder``, also when its caller passes
-  ``need_weights=False``): per-head weights in :func:`course_utils.head_plots.head_explorer`,
-  recorded with :func:`course_utils.capture.capture_attention`;
-- a Hugging Face BERT-style encoder (a ``BertModel``, or a model containing one): attention by layer
-  and head as a heatmap or token lines (the canvas of :mod:`course_utils.bert_views`), recorded by
-  hooks on its self-attention modules while it runs with eager attention.
+  ``need_weights=False``) and every hand-written attention module that exposes its weights with
+  :func:`course_utils.capture.expose_attention` (the course's ``BahdanauAttention``,
+  ``AdditiveAttentionPooling``, the layer poolings of notebook 09): per-head weights;
+- every Hugging Face transformer inside the model that returns attentions: BERT-style encoders,
+  DistilBERT, decoder-only models (GPT-2 style, shown as causal) and encoder-decoders (BART/T5 style:
+  encoder self-, decoder self- and cross-attention), by layer and head
+  (:mod:`course_utils.transformer_attention`).
+
+Every call is recorded. A module called once per step of a loop (a decoder's LSTM or its attention)
+is shown as one sequence, its calls joined (a decoder's attention over 12 steps: one steps x source
+alignment); the view's note says how. Calls that do not continue each other get one view per call.
 
 Long inputs: a view shows at most ``max_steps`` positions (default 64) starting at ``window_start``
-and says so in its title line; the recorded data stay whole. The model runs in eval mode (no
-dropout) and without gradients; its mode is restored afterwards.
+and says so in its note; the records stay whole. The model runs in eval mode (no dropout) and without
+gradients; its mode is restored afterwards.
 
-What it cannot show: GRU, ``nn.LSTMCell`` loops and hand-written attention (no module to hook);
-``nn.LSTM`` with ``proj_size > 0``; attention computed by a fused kernel that never returns weights
-(other than ``nn.MultiheadAttention`` and BERT-style models, whose fused paths are switched off).
+What it cannot show: a plain ``nn.RNN`` (no gates; read its output), recurrent or attention code
+written without modules (a loop of matrix products inside one forward), and attention computed by a
+fused kernel that never returns weights (other than ``nn.MultiheadAttention`` and Hugging Face models,
+whose fused paths are switched off while recording).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
-import numpy as np
 import torch
 from torch import nn
 
-from .capture import capture_attention
-from .tracing import LSTMTrace, trace_lstms
-from .widgets import FigureExplorer, index_control
+from .capture import attention_modules, capture_attention
+from .plots import window_bounds
+from .records import Recording, holdings
+from .widgets import FigureExplorer
 
-__all__ = ["Inspector", "NothingToInspectError", "inspect", "bert_encoders", "window_trace"]
+__all__ = ["Inspector", "NothingToInspectError", "inspect", "window_trace"]
 
 #: Positions (time steps, tokens) a view shows at most; longer inputs get a window.
 MAX_STEPS = 64
 
 LOOKED_FOR = (
-    "nn.LSTM, nn.MultiheadAttention (also inside nn.TransformerEncoder) and "
-    "transformers BERT-style encoders (BertModel or a model containing one)"
+    "nn.LSTM, nn.GRU, nn.LSTMCell/nn.GRUCell, nn.MultiheadAttention (also inside "
+    "nn.TransformerEncoder), attention modules that call course_utils.capture.expose_attention, and "
+    "Hugging Face transformers (BERT, DistilBERT, GPT-2, BART, T5, ...)"
 )
+
+#: kind -> how the picker names it
+KIND_LABELS = {
+    "lstm": "LSTM states",
+    "gru": "GRU states",
+    "cell": "recurrent cell states",
+    "pattern": "pattern search",
+    "attention": "attention",
+    "transformer": "transformer attention",
+}
 
 
 class NothingToInspectError(ValueError):
     """The model holds none of the components :func:`inspect` can look inside."""
 
 
-def bert_encoders(model: nn.Module) -> dict[str, nn.Module]:
-    """Hugging Face BERT-style encoders inside ``model`` (or ``model`` itself), by name.
-
-    A BERT-style encoder is a transformers model with ``embeddings``, an ``encoder`` and a config
-    that names its heads and layers (``BertModel``, ``RobertaModel``, ...); a model that wraps one
-    (``BertForSequenceClassification``) is found through it.
-    """
-    found = {}
-    for name, module in model.named_modules():
-        config = getattr(module, "config", None)
-        if (
-            hasattr(module, "embeddings")
-            and hasattr(module, "encoder")
-            and getattr(config, "num_attention_heads", None)
-            and getattr(config, "num_hidden_layers", None)
-        ):
-            found[name] = module
-    return found
-
-
-def _self_attentions(bert: nn.Module) -> list[nn.Module]:
-    """The self-attention modules of a BERT-style encoder, in layer order."""
-    found = [m for _, m in bert.named_modules() if type(m).__name__.endswith("SelfAttention")]
-    if not found:
-        raise NothingToInspectError(
-            f"{type(bert).__name__} looks like a BERT-style encoder but has no *SelfAttention "
-            "module to record attention from"
-        )
-    return found
-
-
-@contextlib.contextmanager
-def _record_bert(bert: nn.Module, sink: list[torch.Tensor]):
-    """Record each layer's ``(N, heads, T, T)`` attention while ``bert`` runs with eager attention."""
-    previous = bert.config._attn_implementation
-    switch = hasattr(bert, "set_attn_implementation") and previous != "eager"
-    handles = []
-
-    def hook(_module, _args, output):
-        weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
-        if weights is not None:
-            sink.append(weights.detach())
-
-    try:
-        if switch:
-            bert.set_attn_implementation("eager")  # fused kernels return no weights
-        handles = [m.register_forward_hook(hook) for m in _self_attentions(bert)]
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-        if switch:
-            bert.set_attn_implementation(previous)
-
-
-def _holdings(model: nn.Module) -> str:
-    """What a model is made of, e.g. ``"Linear x2, GRU x1"`` (leaf module types)."""
-    leaves = Counter(
-        type(m).__name__ for m in model.modules() if m is not model and not any(m.children())
-    )
-    return ", ".join(f"{k} x{v}" for k, v in leaves.most_common()) or "no submodules"
-
-
-def window_trace(trace: LSTMTrace, start: int, stop: int) -> LSTMTrace:
-    """The steps ``start .. stop - 1`` of a trace, as a trace (lengths clipped to the window)."""
+def window_trace(trace: Any, start: int, stop: int) -> Any:
+    """The steps ``start .. stop - 1`` of a trace (LSTM or GRU), as a trace (lengths clipped)."""
     if not 0 <= start < stop <= trace.seq_len:
         raise ValueError(
             f"window must satisfy 0 <= start < stop <= {trace.seq_len}, got {start, stop}"
         )
-    cut = {k: getattr(trace, k)[:, :, :, start:stop] for k in ("h", "c", "i", "f", "g", "o")}
+    names = (*getattr(trace, "states", ("h", "c")), *getattr(trace, "gates", ("i", "f", "g", "o")))
+    cut = {k: getattr(trace, k)[:, :, :, start:stop] for k in names}
+    if getattr(trace, "h_cell", None) is not None:
+        cut["h_cell"] = trace.h_cell[:, :, :, start:stop]
     inputs = tuple(x[:, start:stop] for x in trace.inputs)
     lengths = (trace.lengths - start).clamp(min=1, max=stop - start)
     return dataclasses.replace(trace, inputs=inputs, lengths=lengths, **cut)
-
-
-def _window(n: int, start: int, size: int) -> tuple[int, int]:
-    if n <= size:
-        return 0, n
-    start = min(max(0, start), n - size)
-    return start, start + size
 
 
 def _token_lists(tokens, n: int, length: int) -> list[list[str]] | None:
@@ -161,49 +116,246 @@ def _token_lists(tokens, n: int, length: int) -> list[list[str]] | None:
     return out
 
 
-def _find_ids(inputs: tuple, kwargs: Mapping[str, Any]) -> torch.Tensor | None:
+# -- step 1: record --------------------------------------------------------------------------------
+def _recorders(model: nn.Module) -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
+    """kind -> a function opening the recorder of that kind, for the kinds found in ``model``."""
+    found: dict[str, Callable[[], contextlib.AbstractContextManager]] = {}
+    kinds = [type(m) for m in model.modules()]
+    if any(issubclass(k, nn.LSTM) for k in kinds):
+        from .tracing import trace_lstms
+
+        found["lstm"] = lambda: trace_lstms(model)
+    if any(issubclass(k, nn.GRU) for k in kinds):
+        from .gru_tracing import trace_grus
+
+        found["gru"] = lambda: trace_grus(model)
+    if any(issubclass(k, (nn.LSTMCell, nn.GRUCell)) for k in kinds):
+        from .cell_tracing import trace_cells
+
+        found["cell"] = lambda: trace_cells(model)
+    if attention_modules(model):
+        found["attention"] = lambda: capture_attention(model)
+    if "transformers" in sys.modules:  # a model holding a transformers model has imported it
+        from .transformer_attention import transformer_models
+
+        if transformer_models(model):
+            from .transformer_attention import capture_transformer_attention
+
+            found["transformer"] = lambda: capture_transformer_attention(model)
+    return found
+
+
+def _record(model: nn.Module, inputs: tuple, kwargs: Mapping[str, Any]) -> tuple[dict, Any]:
+    """Run the model once in eval mode, no gradients, with every recorder open."""
+    recorders = _recorders(model)
+    if not recorders:
+        raise NothingToInspectError(
+            f"inspect found nothing to look inside {type(model).__name__}: it looks for "
+            f"{LOOKED_FOR}; this model holds {holdings(model)}. (A hand-written attention module "
+            "is shown once its forward calls course_utils.capture.expose_attention(self, weights).)"
+        )
+    was_training = [(m, m.training) for m in model.modules()]
+    recordings: dict[str, Recording] = {}
+    with contextlib.ExitStack() as stack:
+        model.eval()
+        stack.callback(lambda: [m.train(t) for m, t in was_training])
+        stack.enter_context(torch.no_grad())
+        for kind, open_recorder in recorders.items():
+            recordings[kind] = stack.enter_context(open_recorder())
+        output = model(*inputs, **kwargs)
+    return recordings, output
+
+
+# -- step 2: build views ---------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Component:
+    """One view to build: its key in ``Inspector.views``, kind, record and note."""
+
+    key: str
+    kind: str
+    record: Any
+    note: str = ""
+
+
+def _components(recordings: dict[str, Recording]) -> list[_Component]:
+    """One component per recorded module (its calls joined), or per call when they do not join."""
+    out = []
+    for kind, rec in recordings.items():
+        for name in rec.names:
+            calls = rec.calls(name)
+            if kind == "transformer":  # one call of a model: encoder, decoder and cross records
+                part = {"self": "", "decoder self": " (decoder self)", "cross": " (cross)"}
+                several = len({record.call for record in calls}) > 1
+                for record in calls:
+                    key = name + part.get(record.kind, f" ({record.kind})")
+                    key += f" (call {record.call})" if several else ""
+                    out.append(_Component(key, kind, record))
+                continue
+            record, how = rec.joined(name)
+            if len(calls) > 1 and record is calls[-1]:  # not the steps of one loop
+                for k, call in enumerate(calls):
+                    out.append(
+                        _Component(
+                            f"{name} (call {k})",
+                            kind,
+                            call,
+                            f"call {k} of {len(calls)}: the calls do not continue each other",
+                        )
+                    )
+                continue
+            out.append(_Component(name, kind, record, how))
+    return out
+
+
+def _state_views(
+    comp: _Component, tokens, max_steps: int, window_start: int
+) -> list[tuple[_Component, FigureExplorer]]:
+    """The state view and the pattern-search view of a traced LSTM, GRU or cell."""
+    from .pattern_plots import pattern_explorer
+    from .state_plots import state_explorer
+
+    trace, notes = comp.record, [comp.note] if comp.note else []
+    t0, t1 = window_bounds(trace.seq_len, window_start, max_steps)
+    if (t0, t1) != (0, trace.seq_len):
+        notes.append(
+            f"T = {trace.seq_len} steps: steps {t0}-{t1 - 1} shown (window_start= and "
+            "max_steps= pick others; inspector.records holds them all)"
+        )
+        trace = window_trace(trace, t0, t1)
+    labels = _token_lists(tokens, trace.batch, t1) if tokens is not None else None
+    if labels is not None:
+        labels = [row[t0:t1] for row in labels]
+    note = "; ".join(notes)
+    states = dataclasses.replace(comp, note=note)
+    pattern = _Component(f"{comp.key} (patterns)", "pattern", comp.record, note)
+    return [
+        (states, state_explorer(trace, tokens=labels)),
+        (pattern, pattern_explorer(trace, tokens=labels)),
+    ]
+
+
+def _attention_view(comp: _Component, tokens, max_steps: int, window_start: int) -> FigureExplorer:
+    from .head_plots import head_explorer
+
+    call = comp.record
+    weights, padding = call.weights, call.key_padding_mask
+    n, _, n_q, n_k = weights.shape
+    lengths = None if padding is None else (~padding).sum(-1).tolist()
+    labels = _token_lists(tokens, n, n_k)
+    q0, q1 = window_bounds(n_q, window_start, max_steps)
+    k0, k1 = window_bounds(n_k, window_start, max_steps)
+    if (q0, q1, k0, k1) != (0, n_q, 0, n_k):
+        comp.note = "; ".join(
+            filter(
+                None,
+                [
+                    comp.note,
+                    f"{n_q} queries x {n_k} keys: positions {k0}-{k1 - 1} shown; each row holds "
+                    "only the weight on the keys in the window (not rescaled)",
+                ],
+            )
+        )
+        weights = weights[:, :, q0:q1, k0:k1]
+        if lengths is not None:
+            lengths = [max(1, min(k1, m) - k0) for m in lengths]
+        if labels is not None:
+            labels = [t[k0:k1] for t in labels]
+    what = "decoder steps x source" if getattr(call, "steps", 1) > 1 else "per head"
+    return head_explorer(
+        weights,
+        tokens=labels,
+        lengths=lengths,
+        title=f"{comp.key or 'the model'}: attention {what}",
+    )
+
+
+def _ids_labels(ids: Any, n: int, tokens, tokenizer) -> list[list[str]] | None:
+    """Labels for one sequence of ids: given ``tokens``, else from the tokenizer, else None."""
+    length = ids.shape[-1] if torch.is_tensor(ids) else None
+    if tokens is not None and length is not None:
+        return _token_lists(tokens, n, length)
+    if tokenizer is not None and torch.is_tensor(ids):
+        return [tokenizer.convert_ids_to_tokens(row.tolist()) for row in ids]
+    return None
+
+
+def _transformer_view(
+    comp: _Component, inputs: tuple, kwargs: Mapping[str, Any], tokens, tokenizer, max_steps, start
+) -> FigureExplorer:
+    """Layer and head views of a transformer record; labels from ``tokens`` or the tokenizer."""
+    from .bert_views import transformer_explorer
+
+    record = comp.record
+    n = record.weights.shape[0]
     ids = kwargs.get("input_ids")
     if ids is None and inputs and torch.is_tensor(inputs[0]) and not inputs[0].is_floating_point():
         ids = inputs[0]
-    return ids
+    source = _ids_labels(ids, n, tokens, tokenizer)
+    target = _ids_labels(kwargs.get("decoder_input_ids"), n, None, tokenizer)
+    if record.kind == "self":
+        keys = queries = source
+    elif record.kind == "cross":
+        keys, queries = source, target
+    else:  # decoder self-attention
+        keys = queries = target
+    t_key = record.weights.shape[-1]
+    real = t_key if record.key_padding is None else int((~record.key_padding).sum(-1).max())
+    w0, w1 = window_bounds(real, start, max_steps)
+    if (w0, w1) != (0, real):
+        comp.note = (
+            f"{real} tokens: tokens {w0}-{w1 - 1} shown; each row holds only the weight on the "
+            "tokens in the window (not rescaled)"
+        )
+    return transformer_explorer(
+        record,
+        tokens=keys,
+        query_tokens=queries,
+        max_steps=max_steps,
+        window_start=start,
+        special_tokens=tuple(getattr(tokenizer, "all_special_tokens", ()) or ()),
+    )
 
 
 class Inspector(widgets.VBox):
-    """One view per component of a model, with a picker; the recorded data stay reachable.
+    """One view per component of a model, with a picker; the records stay reachable.
 
     Attributes:
-        views: component name (as in ``named_modules``; ``""`` = the model) -> its explorer.
-        kinds: component name -> ``"lstm"``, ``"attention"`` or ``"bert"``.
-        traces: LSTM name -> :class:`~course_utils.tracing.LSTMTrace` (the last call, whole).
-        attentions: attention name -> ``(N, heads, L, S)`` per-head weights (the last call, whole);
-            BERT-style encoder name -> ``(N, layers, heads, T, T)``.
-        notes: component name -> what the view leaves out (windows, repeated calls).
+        views: view name -> its explorer. A component's name is as in ``named_modules`` (``""`` =
+            the model); a recurrent component has a second view ``"<name> (patterns)"``; calls that
+            do not continue each other are ``"<name> (call k)"``.
+        kinds: view name -> ``"lstm"``, ``"gru"``, ``"cell"``, ``"pattern"``, ``"attention"`` or
+            ``"transformer"``.
+        records: view name -> the record it draws (an ``LSTMTrace``, ``GRUTrace``, ``AttentionCall``
+            or ``TransformerAttention``, whole: windows cut only the view).
+        recordings: recorder kind -> its :class:`~course_utils.records.Recording` (every call).
+        notes: view name -> what the view leaves out or how its calls were joined.
         output: what the model returned.
     """
 
     def __init__(
         self,
         views: dict[str, FigureExplorer],
-        kinds: dict[str, str],
+        components: dict[str, _Component],
         *,
-        traces: dict[str, LSTMTrace],
-        attentions: dict[str, torch.Tensor],
-        notes: dict[str, str],
+        recordings: dict[str, Recording],
         output: Any,
         model_name: str,
     ) -> None:
-        self.views, self.kinds, self.traces = views, kinds, traces
-        self.attentions, self.notes, self.output = attentions, notes, output
-        label = {"lstm": "LSTM", "attention": "multi-head attention", "bert": "BERT encoder"}
-        options = [(f"{name or '(the model)'}: {label[kinds[name]]}", name) for name in views]
+        self.views, self.recordings, self.output = views, recordings, output
+        self.kinds = {k: c.kind for k, c in components.items()}
+        self.records = {k: c.record for k, c in components.items()}
+        self.notes = {k: c.note for k, c in components.items() if c.note}
+        options = [(f"{k or '(the model)'}: {KIND_LABELS[self.kinds[k]]}", k) for k in views]
         self.picker = widgets.Dropdown(
             options=options, description="component", style={"description_width": "initial"}
         )
         self.picker.layout.display = "none" if len(options) == 1 else None
         self.note = widgets.HTML()
         self.holder = widgets.Box(layout=widgets.Layout(max_width="100%"))
-        found = Counter(kinds.values())
-        head = ", ".join(f"{v} {label[k]}{'s' if v > 1 else ''}" for k, v in found.items())
+        found = Counter(self.kinds[k] for k in views if self.kinds[k] != "pattern")
+        head = ", ".join(
+            f"{v} {KIND_LABELS[k]} view{'s' if v > 1 else ''}" for k, v in found.items()
+        )
         super().__init__(
             [
                 widgets.HTML(f"<b>inspect({model_name})</b>: {head}"),
@@ -227,20 +379,19 @@ class Inspector(widgets.VBox):
         note = self.notes.get(name, "")
         self.note.value = f"<i>{note}</i>" if note else ""
 
-    def save(self, path: str) -> None:
-        """Save the view shown now (``.png``, ``.svg`` or ``.pdf``)."""
-        self.current.save(path)
+    def save(self, path: str, **options: Any) -> Any:
+        """Save the view shown now: ``.png``, ``.svg``, ``.pdf``, or ``.html`` (works offline)."""
+        return self.current.save(path, **options)
 
     def summary(self) -> str:
-        """One line per view: name, kind and what it shows."""
+        """One line per view: name, kind and the shape of what it shows."""
         lines = []
         for name, kind in self.kinds.items():
-            data = self.traces.get(name) if kind == "lstm" else self.attentions.get(name)
-            shape = (
-                f"h {tuple(data.h.shape)} (layers, directions, batch, steps, units)"
-                if kind == "lstm"
-                else f"weights {tuple(data.shape)}"
-            )
+            record = self.records[name]
+            if hasattr(record, "h"):
+                shape = f"h {tuple(record.h.shape)} (layers, directions, batch, steps, units)"
+            else:
+                shape = f"weights {tuple(record.weights.shape)}"
             note = f"; {self.notes[name]}" if name in self.notes else ""
             lines.append(f"{name or '(the model)'!r}: {kind}, {shape}{note}")
         return "\n".join(lines)
@@ -265,237 +416,50 @@ def inspect(
     window_start: int = 0,
     **kwargs: Any,
 ) -> Inspector:
-    """Run ``model(*inputs, **kwargs)`` once and return the course's views of what it holds.
+    """Run ``model(*inputs, **kwargs)`` once, recording everything; return one view per component.
 
     Args:
-        model: any ``nn.Module`` with at least one ``nn.LSTM``, ``nn.MultiheadAttention`` or
-            BERT-style encoder inside (or being one).
+        model: any ``nn.Module`` holding at least one of the components listed in the module's
+            docstring (or being one).
         inputs, kwargs: what the model is called with (kwargs go to the model).
-        tokens: position labels for attention views: one list for every example, or one per example.
-        tokenizer: a Hugging Face tokenizer: BERT views read their tokens from the input ids with it.
+        tokens: position labels: one list for every example, or one per example.
+        tokenizer: a Hugging Face tokenizer: transformer views read their tokens from the input ids.
         max_steps: the most positions (steps, tokens) a view shows; longer inputs get a window.
         window_start: the first position of that window.
 
     Raises:
-        NothingToInspectError: the model holds none of the components looked for.
+        NothingToInspectError: the model holds none of the components looked for, or the forward
+            pass called none of them.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"inspect expects an nn.Module, got {type(model).__name__}")
     if max_steps < 2:
         raise ValueError(f"max_steps must be at least 2, got {max_steps}")
-    lstms = {n: m for n, m in model.named_modules() if isinstance(m, nn.LSTM)}
-    lstm_names = list(lstms)
-    skipped = {
-        n: "proj_size > 0: its h is a projection, not traced"
-        for n, m in lstms.items()
-        if m.proj_size > 0
-    }
-    mha_names = [n for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
-    berts = bert_encoders(model)
-    if not (lstm_names or mha_names or berts):
-        raise NothingToInspectError(
-            f"inspect found nothing to look inside {type(model).__name__}: it looks for "
-            f"{LOOKED_FOR}; this model holds {_holdings(model)}. (GRU, nn.LSTMCell loops and "
-            "hand-written attention have no module whose states or weights can be recorded.)"
-        )
-    bert_weights: dict[str, list[torch.Tensor]] = {name: [] for name in berts}
-    was_training = [(m, m.training) for m in model.modules()]
-    with contextlib.ExitStack() as stack:
-        model.eval()
-        stack.callback(lambda: [m.train(t) for m, t in was_training])
-        stack.enter_context(torch.no_grad())
-        # one tracer per module: an LSTM the tracer cannot follow leaves the others traced
-        tracers = {
-            n: stack.enter_context(trace_lstms(m)) for n, m in lstms.items() if n not in skipped
-        }
-        cap = stack.enter_context(capture_attention(model)) if mha_names else None
-        for name, bert in berts.items():
-            stack.enter_context(_record_bert(bert, bert_weights[name]))
-        output = model(*inputs, **kwargs)
-
+    recordings, output = _record(model, inputs, kwargs)
     views: dict[str, FigureExplorer] = {}
-    kinds: dict[str, str] = {}
-    traces: dict[str, LSTMTrace] = {}
-    attentions: dict[str, torch.Tensor] = {}
-    notes: dict[str, str] = {}
-    for name, tracer in tracers.items():
-        calls = list(tracer)
-        if not calls:
-            continue
-        calls = [dataclasses.replace(t, name=name) for t in calls]  # named as in the model
-        trace = traces[name] = calls[-1]
-        kinds[name] = "lstm"
-        note = [f"called {len(calls)} times: the last call is shown"] if len(calls) > 1 else []
-        t0, t1 = _window(trace.seq_len, window_start, max_steps)
-        if (t0, t1) != (0, trace.seq_len):
-            note.append(
-                f"T = {trace.seq_len} steps: steps {t0}-{t1 - 1} shown (window_start= and "
-                "max_steps= pick others; inspector.traces holds them all)"
+    components: dict[str, _Component] = {}
+    for comp in _components(recordings):
+        if comp.kind in ("lstm", "gru", "cell"):
+            built = _state_views(comp, tokens, max_steps, window_start)
+        elif comp.kind == "attention":
+            built = [(comp, _attention_view(comp, tokens, max_steps, window_start))]
+        else:
+            view = _transformer_view(
+                comp, inputs, kwargs, tokens, tokenizer, max_steps, window_start
             )
-            trace = window_trace(trace, t0, t1)
-        from .state_plots import state_explorer
-
-        views[name] = state_explorer(trace)
-        if note:
-            notes[name] = "; ".join(note)
-    if cap is not None:
-        for name in mha_names:
-            key = name or type(model).__name__  # capture_attention names the model by its type
-            if key not in cap:
-                continue
-            calls = cap.calls_of(key)
-            call = calls[-1]
-            weights = attentions[name] = call.weights
-            kinds[name] = "attention"
-            views[name] = _attention_view(
-                weights, call.key_padding_mask, tokens, max_steps, window_start, notes, name
-            )
-            if len(calls) > 1:
-                notes[name] = f"called {len(calls)} times: the last call is shown; " + notes.get(
-                    name, ""
-                )
-    for name, layers in bert_weights.items():
-        if not layers:
-            continue
-        weights = attentions[name] = torch.stack(layers, dim=1)  # (N, layers, heads, T, T)
-        kinds[name] = "bert"
-        views[name] = _bert_view(
-            weights, inputs, kwargs, tokens, tokenizer, max_steps, window_start, notes, name
-        )
-    if not views and skipped:
-        raise NothingToInspectError(
-            f"{type(model).__name__}: nothing to show; not traced: "
-            + "; ".join(f"{n or '(the model)'}: {why}" for n, why in skipped.items())
-        )
+            built = [(comp, view)]
+        for c, view in built:
+            views[c.key], components[c.key] = view, c
     if not views:
+        watched = sorted({n for rec in recordings.values() for n in rec.watched})
         raise NothingToInspectError(
-            f"{type(model).__name__} holds {', '.join(sorted(set(lstm_names + mha_names) | set(berts)))}"
-            " but the forward pass called none of them with these inputs"
+            f"{type(model).__name__} holds {', '.join(repr(n) for n in watched)} but the forward "
+            "pass called none of them with these inputs"
         )
-    if skipped:
-        first = next(iter(views))
-        notes[first] = "; ".join(
-            [notes.get(first, "")]
-            + [f"{n or '(the model)'} not shown ({why})" for n, why in skipped.items()]
-        ).lstrip("; ")
     return Inspector(
         views,
-        kinds,
-        traces=traces,
-        attentions=attentions,
-        notes={k: v for k, v in notes.items() if v and k in views},
+        components,
+        recordings=recordings,
         output=output,
         model_name=type(model).__name__,
-    )
-
-
-def _attention_view(
-    weights: torch.Tensor,
-    padding: torch.Tensor | None,
-    tokens,
-    max_steps: int,
-    window_start: int,
-    notes: dict[str, str],
-    name: str,
-) -> FigureExplorer:
-    from .head_plots import head_explorer
-
-    n, _, n_q, n_k = weights.shape
-    lengths = None if padding is None else (~padding).sum(-1).tolist()
-    labels = _token_lists(tokens, n, n_k)
-    q0, q1 = _window(n_q, window_start, max_steps)
-    k0, k1 = _window(n_k, window_start, max_steps)
-    if (q0, q1, k0, k1) != (0, n_q, 0, n_k):
-        notes[name] = (
-            f"{n_q} queries x {n_k} keys: positions {k0}-{k1 - 1} shown; each row holds only "
-            "the weight on the keys in the window (not rescaled)"
-        )
-        weights = weights[:, :, q0:q1, k0:k1]
-        if lengths is not None:
-            lengths = [max(1, min(k1, n) - k0) for n in lengths]
-        if labels is not None:
-            labels = [t[k0:k1] for t in labels]
-    return head_explorer(
-        weights, tokens=labels, lengths=lengths, title=f"{name or 'the model'}: attention per head"
-    )
-
-
-def _bert_view(
-    weights: torch.Tensor,
-    inputs: tuple,
-    kwargs: Mapping[str, Any],
-    tokens,
-    tokenizer,
-    max_steps: int,
-    window_start: int,
-    notes: dict[str, str],
-    name: str,
-) -> FigureExplorer:
-    """Layer, head, view and (when known) [CLS]/[SEP] controls over ``(N, L, heads, T, T)``."""
-    from .bert_views import _ExplorerCanvas
-
-    n, n_layers, n_heads, t, _ = weights.shape
-    mask = kwargs.get("attention_mask")
-    lengths = [t] * n if mask is None else [int(v) for v in mask.sum(-1).tolist()]
-    ids = _find_ids(inputs, kwargs)
-    if tokens is not None:
-        labels = _token_lists(tokens, n, t)
-    elif tokenizer is not None and ids is not None:
-        labels = [tokenizer.convert_ids_to_tokens(row.tolist()) for row in ids]
-    else:
-        labels = [[str(k) for k in range(t)] for _ in range(n)]
-    specials = set(getattr(tokenizer, "all_special_tokens", ()) or ())
-    w0, w1 = _window(max(lengths), window_start, max_steps)
-    if (w0, w1) != (0, max(lengths)):
-        notes[name] = (
-            f"{max(lengths)} tokens: tokens {w0}-{w1 - 1} shown; each row holds only the weight "
-            "on the tokens in the window (not rescaled)"
-        )
-    arr = weights.numpy()
-
-    def matrix(example: int, layer: int, head: int, hide: bool) -> tuple[np.ndarray, list[str]]:
-        stop = min(lengths[example], w1)
-        keep = list(range(w0, stop))
-        if hide:
-            keep = [k for k in keep if labels[example][k] not in specials] or keep
-        layer_w = arr[example, layer - 1]
-        m = layer_w.mean(0) if head == 0 else layer_w[head - 1]
-        return m[np.ix_(keep, keep)], [labels[example][k] for k in keep]
-
-    canvas: list = []
-
-    def draw(
-        fig, example: int, layer: int, head: int, view: str, hide_special: bool = False
-    ) -> None:
-        m, toks = matrix(example, layer, head, hide_special)
-        if not fig.axes:
-            canvas[:] = [_ExplorerCanvas(fig, max_steps)]
-        which = "mean of heads" if head == 0 else f"head {head}"
-        title = f"layer {layer}, {which}"
-        if hide_special and view == "lines":
-            title += " ([CLS]/[SEP] hidden, others not rescaled)"
-        canvas[0].show(m, toks, title, view)
-
-    controls = {
-        "example": index_control("example", n),
-        "layer": widgets.IntSlider(value=1, min=1, max=n_layers, description="layer"),
-        "head": widgets.Dropdown(
-            options=[("mean", 0)] + [(str(h), h) for h in range(1, n_heads + 1)],
-            value=1 if n_heads > 1 else 0,
-            description="head",
-            layout=widgets.Layout(width="130px"),
-        ),
-        "view": widgets.ToggleButtons(
-            options=["heatmap", "lines"], value="heatmap", description="view"
-        ),
-    }
-    if specials:  # known only with a tokenizer
-        controls["hide_special"] = widgets.Checkbox(value=False, description="hide [CLS]/[SEP]")
-    return FigureExplorer(
-        draw,
-        controls,
-        figsize=(5.6, 4.4),
-        layout=None,
-        clear=False,
-        title=f"{name or 'the model'}: self-attention by layer and head",
     )

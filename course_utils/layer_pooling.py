@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .capture import expose_attention
 from .device import without_cudnn
 
 __all__ = [
@@ -158,8 +159,35 @@ class BiLSTMPooling(nn.Module):
         return self.dropout(pooled)  # (N, 2D): forward ended at layer L, backward at first_layer
 
 
+def _expose_layer_weights(
+    module: nn.Module, cls_per_layer: torch.Tensor, first: int | None
+) -> None:
+    """Show a fixed pooling's weights over the hidden states as attention over layers.
+
+    ``first=None``: the last layer only; else equal weights on layers ``first .. L``. Every example
+    gets the same row ``(L + 1,)``; built only while something records.
+    """
+
+    def weights() -> torch.Tensor:
+        n, states = cls_per_layer.shape[:2]
+        row = torch.zeros(states, device=cls_per_layer.device)
+        if first is None:
+            row[-1] = 1.0
+        else:
+            row[first:] = 1.0 / (states - first)
+        return row.expand(n, -1)
+
+    expose_attention(module, weights)
+
+
 class LastLayerCLS(nn.Module):
-    """Baseline: the last layer's [CLS] vector, ``cls_per_layer[:, -1]`` (what most classifiers use)."""
+    """Baseline: the last layer's [CLS] vector, ``cls_per_layer[:, -1]`` (what most classifiers use).
+
+    Its weights over the hidden states (1 on the last, 0 elsewhere) are recorded as attention over
+    layers by ``capture_attention`` and ``inspect``, as every pooling's are.
+    """
+
+    exposes_attention = True
 
     def __init__(self, hidden_size: int, *, dropout: float = 0.1) -> None:
         super().__init__()
@@ -169,11 +197,18 @@ class LastLayerCLS(nn.Module):
 
     def forward(self, cls_per_layer: torch.Tensor) -> torch.Tensor:
         _check_cls(cls_per_layer, self.hidden_size, 1, "LastLayerCLS")
+        _expose_layer_weights(self, cls_per_layer, None)
         return self.dropout(cls_per_layer[:, -1])  # (N, H)
 
 
 class MeanLayers(nn.Module):
-    """Baseline: the mean of the [CLS] vectors of layers ``first_layer .. L`` (static, no weights)."""
+    """Baseline: the mean of the [CLS] vectors of layers ``first_layer .. L`` (static, no weights).
+
+    Its equal weights over the layers read are recorded as attention over layers by
+    ``capture_attention`` and ``inspect``.
+    """
+
+    exposes_attention = True
 
     def __init__(self, hidden_size: int, *, first_layer: int = 1, dropout: float = 0.1) -> None:
         super().__init__()
@@ -184,6 +219,7 @@ class MeanLayers(nn.Module):
 
     def forward(self, cls_per_layer: torch.Tensor) -> torch.Tensor:
         _check_cls(cls_per_layer, self.hidden_size, self.first_layer + 1, "MeanLayers")
+        _expose_layer_weights(self, cls_per_layer, self.first_layer)
         return self.dropout(cls_per_layer[:, self.first_layer :].mean(dim=1))  # (N, H)
 
 
@@ -191,13 +227,16 @@ class ScalarMix(nn.Module):
     r"""Baseline: a learned scalar mix of layers (ELMo), :math:`\gamma \sum_k \mathrm{softmax}(w)_k x_k`.
 
     One weight per layer, shared by every example: the simplest model that *learns which layers
-    matter*, and its weights can be read directly (:attr:`weights`).
+    matter*, and its weights can be read directly (:attr:`weights`); ``capture_attention`` and
+    ``inspect`` record them as attention over layers.
 
     Args:
         hidden_size: the encoder's width ``H``.
         num_layers: number of transformer layers ``L``.
         first_layer: first hidden state mixed (the weights cover ``first_layer .. L``).
     """
+
+    exposes_attention = True
 
     def __init__(
         self, hidden_size: int, num_layers: int, *, first_layer: int = 1, dropout: float = 0.1
@@ -224,6 +263,7 @@ class ScalarMix(nn.Module):
 
     def forward(self, cls_per_layer: torch.Tensor) -> torch.Tensor:
         _check_cls(cls_per_layer, self.hidden_size, self.num_layers + 1, "ScalarMix")
+        expose_attention(self, lambda: self.layer_weights().expand(len(cls_per_layer), -1))
         x = cls_per_layer[:, self.first_layer : self.num_layers + 1]  # (N, K, H)
         mixed = torch.einsum("k,nkh->nh", self.weights, x)  # (N, H)
         return self.dropout(self.gamma * mixed)

@@ -138,7 +138,7 @@ def r_squared(predictions: torch.Tensor, targets: torch.Tensor) -> float:
 def marked_share(weights: torch.Tensor, marks: torch.Tensor) -> torch.Tensor:
     """Per example and head, the weight the first query puts on the mark and the step after it.
 
-    ``weights (N, heads, L, S)`` per-head attention (``inspector.attentions[...]``), ``marks (N,)``.
+    ``weights (N, heads, L, S)`` per-head attention (``inspector.records[...].weights``), ``marks (N,)``.
     Returns ``(N, heads)`` on the device of ``weights``.
     """
     if weights.dim() != 4:

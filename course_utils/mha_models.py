@@ -29,6 +29,8 @@ Shapes: ``B`` batch, ``T`` steps (``seq_len``), ``H`` ``hidden_size`` (the atten
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
@@ -241,7 +243,51 @@ class _LSTMSelfAttention(nn.Module):
         return lstm_output, attention_output
 
 
-class LSTMAttention(_LSTMSelfAttention):
+class _PerStepDesign(_LSTMSelfAttention):
+    """Designs 1 and 3: ``x (B, T, input_size) -> (B, T, output_size)``, a head on every step.
+
+    A design adds its head in ``_add_head(hidden_size, output_size, **head)`` (``head``: the
+    design's own keyword arguments) and applies it in ``_predict(lstm_output, attention_output)``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        num_heads: int = 2,
+        *,
+        output_size: int | None = None,
+        dropout: float = 0.0,
+        causal: bool = False,
+        **head: int,
+    ) -> None:
+        super().__init__(input_size, hidden_size, num_layers, num_heads, dropout, causal)
+        self._add_head(hidden_size, output_size or input_size, **head)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # help() and inspect show the design's own head options where __init__ has **head
+        shared = list(inspect.signature(_PerStepDesign.__init__).parameters.values())[1:-1]
+        options = list(inspect.signature(cls._add_head).parameters.values())[3:]
+        cls.__signature__ = inspect.Signature(
+            shared + [p.replace(kind=p.KEYWORD_ONLY) for p in options], return_annotation=None
+        )
+
+    def _add_head(self, hidden_size: int, output_size: int) -> None:
+        raise NotImplementedError
+
+    def _predict(self, lstm_output: torch.Tensor, attention_output: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        lstm_output, attention_output = self._lstm_and_attention(x, key_padding_mask)
+        return self._predict(lstm_output, attention_output)  # (B, T, output_size)
+
+
+class LSTMAttention(_PerStepDesign):
     """Design 1, corrected: LSTM -> MultiheadAttention -> Linear, with padding (and optional causal) masks.
 
     Args:
@@ -256,24 +302,10 @@ class LSTMAttention(_LSTMSelfAttention):
         ``(B, T, output_size)``; values at padded steps are meaningless, leave them out of the loss.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        num_heads: int = 2,
-        *,
-        output_size: int | None = None,
-        dropout: float = 0.0,
-        causal: bool = False,
-    ) -> None:
-        super().__init__(input_size, hidden_size, num_layers, num_heads, dropout, causal)
-        self.fc = nn.Linear(hidden_size, output_size or input_size)
+    def _add_head(self, hidden_size: int, output_size: int) -> None:
+        self.fc = nn.Linear(hidden_size, output_size)
 
-    def forward(
-        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        _, attention_output = self._lstm_and_attention(x, key_padding_mask)
+    def _predict(self, lstm_output: torch.Tensor, attention_output: torch.Tensor) -> torch.Tensor:
         return self.fc(attention_output)  # (B, T, output_size)
 
 
@@ -322,7 +354,7 @@ class LSTMAttentionLM(_LSTMSelfAttention):
         return self.fc(attention_output)  # (B, T, V)
 
 
-class LSTMAttentionFFN(_LSTMSelfAttention):
+class LSTMAttentionFFN(_PerStepDesign):
     """Design 3, corrected: LSTM and attention outputs concatenated -> feed-forward, with masks.
 
     Each step gets both what the LSTM has read so far and what attention gathered from the whole
@@ -330,32 +362,17 @@ class LSTMAttentionFFN(_LSTMSelfAttention):
 
     Args:
         input_size, hidden_size, num_layers, num_heads, dropout, causal: see the attention block.
-        ffn_hidden_size: width of the feed-forward network's hidden layer.
+        ffn_hidden_size: width of the feed-forward network's hidden layer (keyword, default 64).
         output_size: features predicted per step (default ``input_size``, as in the article).
 
     Inputs: ``x (B, T, input_size)``, optional ``key_padding_mask (B, T)``.
     Output: ``(B, T, output_size)``.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        num_heads: int = 2,
-        *,
-        ffn_hidden_size: int = 64,
-        output_size: int | None = None,
-        dropout: float = 0.0,
-        causal: bool = False,
-    ) -> None:
-        super().__init__(input_size, hidden_size, num_layers, num_heads, dropout, causal)
-        self.feedforward = _head(hidden_size * 2, ffn_hidden_size, output_size or input_size)
+    def _add_head(self, hidden_size: int, output_size: int, ffn_hidden_size: int = 64) -> None:
+        self.feedforward = _head(hidden_size * 2, ffn_hidden_size, output_size)
 
-    def forward(
-        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        lstm_output, attention_output = self._lstm_and_attention(x, key_padding_mask)
+    def _predict(self, lstm_output: torch.Tensor, attention_output: torch.Tensor) -> torch.Tensor:
         both = torch.cat((lstm_output, attention_output), dim=-1)  # (B, T, 2H)
         return self.feedforward(both)  # (B, T, output_size)
 

@@ -15,7 +15,20 @@ from matplotlib.figure import Figure
 
 from .style import SIGNED_CMAP, WEIGHTS_CMAP, new_figure, styled
 
+__all__ = ["heatmap", "heatmap_grid", "shared_norm", "to_numpy", "window_bounds"]
+
 ArrayLike = np.ndarray | Sequence[Sequence[float]]
+
+
+def window_bounds(n: int, start: int, size: int) -> tuple[int, int]:
+    """``(first, stop)`` of a window of ``size`` positions from ``start``, moved inside ``0 .. n``.
+
+    How every view shows a long input: at most ``size`` positions, the window never past the end.
+    """
+    if n <= size:
+        return 0, n
+    start = min(max(0, start), n - size)
+    return start, start + size
 
 
 def to_numpy(values) -> np.ndarray:

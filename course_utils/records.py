@@ -20,13 +20,14 @@ the name) to watch some modules and not others, checked by :func:`select_modules
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from torch import nn
 
-__all__ = ["Record", "Recording", "Selection", "select_modules"]
+__all__ = ["Record", "Recording", "Selection", "holdings", "select_modules"]
 
 #: ``only=``: module names, or a function that says yes or no to a name.
 Selection = Sequence[str] | Callable[[str], bool] | None
@@ -39,7 +40,7 @@ class Record(Protocol):
     call: int
 
 
-R = TypeVar("R", bound=Record)
+_R = TypeVar("_R", bound=Record)
 
 
 def _label(name: str) -> str:
@@ -47,7 +48,7 @@ def _label(name: str) -> str:
 
 
 @dataclass
-class Recording(Generic[R]):
+class Recording(Generic[_R]):
     """The records of one ``with`` block, in the order the calls happened.
 
     Attributes:
@@ -58,7 +59,7 @@ class Recording(Generic[R]):
 
     what: str
     watched: tuple[str, ...] = ()
-    records: list[R] = field(default_factory=list)
+    records: list[_R] = field(default_factory=list)
 
     def next_call(self, name: str) -> int:
         """The ``call`` number the next record of module ``name`` gets (its calls so far)."""
@@ -69,7 +70,7 @@ class Recording(Generic[R]):
         """Names of the modules that were called, in the order of their first call."""
         return list(dict.fromkeys(record.name for record in self.records))
 
-    def calls(self, name: str) -> list[R]:
+    def calls(self, name: str) -> list[_R]:
         """Every call of module ``name``, in order (a module called in a loop has one per step)."""
         found = [record for record in self.records if record.name == name]
         if not found:
@@ -82,7 +83,7 @@ class Recording(Generic[R]):
             )
         return found
 
-    def __getitem__(self, key: int | str) -> R:
+    def __getitem__(self, key: int | str) -> _R:
         """``rec[k]``: the k-th call recorded; ``rec["name"]``: the last call of that module."""
         if isinstance(key, str):
             return self.calls(key)[-1]
@@ -97,7 +98,7 @@ class Recording(Generic[R]):
             )
         return self.records[key]
 
-    def joined(self, name: str) -> tuple[R, str]:
+    def joined(self, name: str) -> tuple[_R, str]:
         """Module ``name``'s calls as one record, and a sentence saying how they were put together.
 
         One call: that call. Several calls that are the steps of one loop (each continues where the
@@ -118,7 +119,7 @@ class Recording(Generic[R]):
             "is shown (every call is kept, one view per call)"
         )
 
-    def __iter__(self) -> Iterator[R]:
+    def __iter__(self) -> Iterator[_R]:
         return iter(self.records)
 
     def __len__(self) -> int:
@@ -130,6 +131,15 @@ class Recording(Generic[R]):
     def clear(self) -> None:
         """Forget what was recorded (e.g. between two forward passes in one ``with`` block)."""
         self.records.clear()
+
+
+def holdings(model: nn.Module) -> str:
+    """What a model is made of, e.g. ``"Linear x2, RNN x1"`` (leaf module types): for messages that
+    say what a recorder found instead of what it looks for."""
+    leaves = Counter(
+        type(m).__name__ for m in model.modules() if m is not model and not any(m.children())
+    )
+    return ", ".join(f"{k} x{v}" for k, v in leaves.most_common()) or "no submodules"
 
 
 def select_modules(

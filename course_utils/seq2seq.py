@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .capture import expose_attention
 from .masks import lengths_to_mask
 
 __all__ = [
@@ -76,7 +77,12 @@ class BahdanauAttention(nn.Module):
     Note:
         The softmax runs over the ``S`` keys. Give it one key (``S = 1``) and every weight is 1.0 no
         matter what the scores are; that is the bug of article 001, example 3.
+
+    Its weights are recorded by :func:`course_utils.capture.capture_attention` (and shown by
+    ``inspect``): one call per decoder step, joined into a steps x source alignment.
     """
+
+    exposes_attention = True
 
     def __init__(self, query_size: int, key_size: int, attention_size: int) -> None:
         super().__init__()
@@ -134,6 +140,7 @@ class BahdanauAttention(nn.Module):
                 )
             scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1)  # (B, S)
+        expose_attention(self, weights, mask=mask)  # free unless capture_attention is recording
         context = torch.bmm(weights.unsqueeze(1), values).squeeze(1)  # (B, 1, S) @ (B, S, Hv)
         return context, weights
 
@@ -326,6 +333,7 @@ class Seq2SeqAttention(nn.Module):
         if self.uniform_attention:  # frozen uniform weights: 1/S on every real source step
             real = keys.new_ones(keys.shape[:2]) if mask is None else mask.to(keys.dtype)  # (B, S)
             weights = real / real.sum(dim=-1, keepdim=True)  # (B, S)
+            expose_attention(self.attention, weights, mask=mask)  # recorded as the module's own
             context = torch.bmm(weights.unsqueeze(1), keys).squeeze(1)  # (B, H or 2H)
         elif self.attend:
             context, weights = self.attention(
@@ -389,6 +397,8 @@ class Seq2SeqAttention(nn.Module):
         if self.uniform_attention:
             real = keys.new_ones(keys.shape[:2]) if mask is None else mask.to(keys.dtype)  # (B, S)
             weights = real / real.sum(dim=-1, keepdim=True)  # (B, S)
+            # every step gets the same weights: recorded once, as T rows
+            expose_attention(self.attention, weights.unsqueeze(1).expand(-1, T, -1), mask=mask)
             context = torch.bmm(weights.unsqueeze(1), keys).squeeze(1)  # (B, H or 2H)
         else:
             context = keys.new_zeros(keys.shape[0], keys.shape[-1])  # (B, H or 2H)

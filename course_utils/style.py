@@ -76,21 +76,22 @@ class CourseFigure(Figure):
         return figure_to_png(self)
 
 
-def figure_to_png(fig: Figure, dpi: int = DPI, *, fast: bool = False) -> bytes:
+def figure_to_png(fig: Figure, dpi: int = DPI, *, fast: bool = False, small: bool = False) -> bytes:
     """Render ``fig`` to PNG bytes (used for static views and for widget redraws).
 
     ``fast=True`` (widget redraws) draws the figure's own Agg canvas and encodes its pixels with
     :func:`rgba_to_png`: the same pixels, about 2-3x quicker to encode than matplotlib's savefig
-    (PIL), and a file of about the same size.
+    (PIL), and a file of about the same size. ``small=True`` (a saved HTML view holds a hundred
+    frames) spends time on the smallest file with the same pixels (PIL's ``optimize``: ~30% less).
     """
     # A figure without a layout engine keeps none: savefig would otherwise re-read the style's
     # rcParams and switch constrained layout on (a second full draw, and warnings).
     no_engine = fig.get_layout_engine() is None
     with mpl.rc_context(NO_AUTO_LAYOUT) if no_engine else contextlib.nullcontext():
-        if fast and isinstance(fig.canvas, FigureCanvasAgg):
+        if fast and not small and isinstance(fig.canvas, FigureCanvasAgg):
             return rgba_to_png(_draw_rgba(fig, dpi))
         buf = io.BytesIO()
-        pil_kwargs = {"compress_level": 1} if fast else None
+        pil_kwargs = {"optimize": True} if small else {"compress_level": 1} if fast else None
         fig.savefig(buf, format="png", dpi=dpi, facecolor="white", pil_kwargs=pil_kwargs)
     return buf.getvalue()
 

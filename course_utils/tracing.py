@@ -4,12 +4,18 @@
 flows through a stacked LSTM we need more: every layer's h **and** c, and the four gates, at every
 time step. This module records them, for any model that contains LSTMs::
 
-    with trace_lstms(model) as tracer:      # every nn.LSTM inside model is traced while inside
+    with trace_lstms(model) as rec:         # every nn.LSTM inside model is traced while inside
         y = model(x)                        # y is exactly what the model returns without tracing
-    tr = tracer[0]                          # an LSTMTrace, the first LSTM call
+    tr = rec[0]                             # an LSTMTrace, the first LSTM call
+    tr = rec["encoder.lstm"]                # the last call of that module
     tr.h.shape                              # (num_layers, num_directions, batch, seq_len, hidden_size)
 
     tr = trace_lstm(lstm, x, (h0, c0))      # one module on its own
+
+``rec`` is a :class:`~course_utils.records.Recording` (every recorder's one container); a module
+called once per step of a loop is joined into one sequence by ``rec.joined(name)``
+(:meth:`LSTMTrace.join`). GRUs: :mod:`course_utils.gru_tracing`; ``nn.LSTMCell`` and
+``nn.GRUCell`` loops: :mod:`course_utils.cell_tracing`.
 
 How it works (and why it is cheap): while tracing, each ``nn.LSTM`` runs its layers one at a time
 with PyTorch's own fused kernel (``torch._VF.lstm``, the function ``nn.LSTM.forward`` calls, with
@@ -28,7 +34,7 @@ cuDNN's kernels round differently from the CPU's and from ordinary matrix produc
 its h (and so the traced model's output) differs from the CPU by up to about 3e-4, and from an
 untraced GPU forward by about as much, and the recomputed c and gates agree with its h
 (``h == o * tanh(c)``) to about that tolerance. For exact agreement trace with cuDNN off:
-``with course_utils.device.without_cudnn(), trace_lstms(model) as tracer: ...``. On the CPU
+``with course_utils.device.without_cudnn(), trace_lstms(model) as rec: ...``. On the CPU
 every number is exact as described above.
 
 Shapes (all tensors of a trace use **batch-first** order, whatever the module's ``batch_first``):
@@ -37,6 +43,8 @@ Shapes (all tensors of a trace use **batch-first** order, whatever the module's 
   ``T`` = seq_len (the longest sequence), ``H`` = ``hidden_size``.
 - ``h, c, i, f, g, o``: ``(L, D, B, T, H)``. Direction 1 (backward) is stored at the *input's* time
   positions: ``h[l, 1, b, t]`` is the backward state after reading steps ``t .. lengths[b]-1``.
+- ``proj_size = P > 0``: h is the projected state the module returns, ``(L, D, B, T, P)``; c and the
+  gates keep ``H`` units, and ``h_cell`` holds the unprojected ``o * tanh(c)`` (``h = h_cell W_hr^T``).
 - Padded steps (``t >= lengths[b]`` with packed input) hold **zeros**, as ``pad_packed_sequence``
   returns them; use :meth:`LSTMTrace.mask` or :meth:`LSTMTrace.unpadded` to drop them.
 - The tensors are detached, batch-first *views* of time-first buffers (no copies, so tracing stays
@@ -44,82 +52,69 @@ Shapes (all tensors of a trace use **batch-first** order, whatever the module's 
 
 Supported: stacked, bidirectional, ``batch_first`` True or False, unbatched 2-D input, given or
 default initial states, dropout between layers (train and eval mode), ``PackedSequence`` input,
-``bias=False``, any number of calls per module. Not supported (a clear error): ``proj_size > 0``.
+``bias=False``, ``proj_size > 0``, any number of calls per module.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import _VF, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-__all__ = ["LSTMTrace", "LSTMTracer", "LayerTrace", "trace_lstm", "trace_lstms"]
+from .records import Recording, Selection, select_modules
 
-GATES = ("i", "f", "g", "o")
+__all__ = ["LSTMTrace", "LayerTrace", "trace_lstm", "trace_lstms"]
 
 
 @dataclass(frozen=True)
 class LayerTrace:
-    """One layer and direction of an :class:`LSTMTrace`; every tensor is ``(B, T, H)``."""
+    """One layer and direction of a trace: its states and gates by name (``.h``, ``.f``), each
+    ``(B, T, units)``, as listed in the trace's ``states`` and ``gates``."""
 
     layer: int
     direction: int
-    h: torch.Tensor
-    c: torch.Tensor
-    i: torch.Tensor
-    f: torch.Tensor
-    g: torch.Tensor
-    o: torch.Tensor
     lengths: torch.Tensor
+    tensors: dict[str, torch.Tensor]
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        tensors = self.__dict__.get("tensors", {})
+        if name in tensors:
+            return tensors[name]
+        raise AttributeError(f"a layer trace holds {', '.join(tensors)}; got {name!r}")
 
 
-@dataclass(frozen=True, eq=False)
-class LSTMTrace:
-    """Everything one call of an ``nn.LSTM`` computed, per layer, direction and time step.
+class _StepTrace:
+    """What LSTM and GRU traces share: sizes, masks, one layer, one example, joining a loop's calls.
 
-    Attributes:
-        name: the module's qualified name inside the traced model (``""`` for the model itself).
-        h: hidden states, ``(L, D, B, T, H)``; ``h[-1]`` is what ``nn.LSTM`` outputs.
-        c: cell states, ``(L, D, B, T, H)``; they never leave their layer.
-        i, f, g, o: input, forget, candidate (``g``, tanh) and output gates, ``(L, D, B, T, H)``.
-        inputs: what each layer actually received, one ``(B, T, input_size_l)`` tensor per layer
-            (layer 0: the model's input; layer n > 0: layer n-1's h of both directions,
-            concatenated, after the inter-layer dropout in training mode).
-        h0, c0: the initial states used, ``(L, D, B, H)``.
-        h_n, c_n: the final states the module returned, ``(L, D, B, H)`` (batch in input order).
-        lengths: true length of each sequence, ``(B,)`` int64 (all ``T`` unless the input was packed).
-        batch_first: the module's setting (the trace itself is batch-first regardless).
-        training: whether the module ran in training mode (dropout active between layers).
-
-    All tensors are detached (no graph) and padded steps are zero.
+    A subclass is a frozen dataclass with ``h`` (and its other ``states`` and ``gates``), each
+    ``(L, D, B, T, units)``, the initial and final states ``<state>0`` / ``<state>_n`` and ``lengths``.
     """
 
-    name: str
+    states: ClassVar[tuple[str, ...]]
+    gates: ClassVar[tuple[str, ...]]
+    gate_names: ClassVar[dict[str, str]]
     h: torch.Tensor
-    c: torch.Tensor
-    i: torch.Tensor
-    f: torch.Tensor
-    g: torch.Tensor
-    o: torch.Tensor
-    inputs: tuple[torch.Tensor, ...]
-    h0: torch.Tensor
-    c0: torch.Tensor
-    h_n: torch.Tensor
-    c_n: torch.Tensor
     lengths: torch.Tensor
-    batch_first: bool
-    training: bool
+    inputs: tuple[torch.Tensor, ...]
 
-    # sizes, read off h: (num_layers, num_directions, batch, seq_len, hidden_size)
+    # sizes, read off h and the gates: (num_layers, num_directions, batch, seq_len, hidden_size)
     num_layers = property(lambda self: self.h.shape[0], doc="L, the number of stacked layers")
     num_directions = property(lambda self: self.h.shape[1], doc="D, 2 if bidirectional else 1")
     batch = property(lambda self: self.h.shape[2], doc="B, sequences in the batch")
     seq_len = property(lambda self: self.h.shape[3], doc="T, the longest sequence's length")
-    hidden_size = property(lambda self: self.h.shape[4], doc="H, units per layer and direction")
+    hidden_size = property(
+        lambda self: getattr(self, self.gates[0]).shape[4], doc="H, gate units per layer"
+    )
+
+    def _names(self) -> tuple[str, ...]:
+        extra = ("h_cell",) if getattr(self, "h_cell", None) is not None else ()
+        return (*self.states, *self.gates, *extra)
 
     def mask(self) -> torch.Tensor:
         """``(B, T)`` bool, True at real (not padded) steps."""
@@ -138,123 +133,219 @@ class LSTMTrace:
         return layer % self.num_layers, direction
 
     def layer(self, layer: int, direction: int = 0) -> LayerTrace:
-        """h, c and gates of one layer and direction, each ``(B, T, H)``; ``layer=-1`` is the top."""
+        """States and gates of one layer and direction, each ``(B, T, units)``; ``-1`` is the top."""
         layer, direction = self._check(layer, direction)
-        parts = {k: getattr(self, k)[layer, direction] for k in ("h", "c", *GATES)}
-        return LayerTrace(layer=layer, direction=direction, lengths=self.lengths, **parts)
+        parts = {k: getattr(self, k)[layer, direction] for k in self._names()}
+        return LayerTrace(layer=layer, direction=direction, lengths=self.lengths, tensors=parts)
 
     def unpadded(
         self, what: str, example: int, layer: int = -1, direction: int = 0
     ) -> torch.Tensor:
-        """One example's ``what`` (``"h"``, ``"c"`` or a gate) without padding: ``(lengths[b], H)``."""
-        if what not in ("h", "c", *GATES):
-            raise ValueError(f"what must be one of h, c, i, f, g, o, got {what!r}")
+        """One example's ``what`` (a state or a gate) without padding: ``(lengths[b], units)``."""
+        if what not in self._names():
+            raise ValueError(f"what must be one of {', '.join(self._names())}, got {what!r}")
         if not 0 <= example < self.batch:
             raise IndexError(f"example must be in [0, {self.batch}), got {example}")
         layer, direction = self._check(layer, direction)
         return getattr(self, what)[layer, direction, example, : int(self.lengths[example])]
 
-    def final_states(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The last h and c of every layer and direction, read off the trace, ``(L, D, B, H)``.
-
-        Forward direction: step ``lengths[b] - 1``; backward direction: step 0 (it reads right to
-        left). Equal to the module's ``(h_n, c_n)`` reshaped to ``(L, D, B, H)``.
-        """
-        rows = torch.arange(self.batch, device=self.h.device)
-        last = (self.lengths - 1).to(self.h.device)
-        hs, cs = [], []
-        for d in range(self.num_directions):
-            t = last if d == 0 else torch.zeros_like(last)
-            hs.append(self.h[:, d, rows, t])  # (L, B, H)
-            cs.append(self.c[:, d, rows, t])
-        return torch.stack(hs, dim=1), torch.stack(cs, dim=1)
+    def _final(self, what: str) -> torch.Tensor:
+        """The last ``what`` of every layer and direction, read off the trace, ``(L, D, B, units)``."""
+        values = getattr(self, what)
+        rows = torch.arange(self.batch, device=values.device)
+        last = (self.lengths - 1).to(values.device)
+        ends = [last if d == 0 else torch.zeros_like(last) for d in range(self.num_directions)]
+        return torch.stack([values[:, d, rows, t] for d, t in enumerate(ends)], dim=1)
 
     def output(self) -> torch.Tensor:
-        """The module's output rebuilt from the trace: ``(B, T, D * H)``, zeros at padded steps."""
+        """The module's output rebuilt from the trace: ``(B, T, D * units)``, zeros at padding."""
         top = self.h[-1]  # (D, B, T, H)
         return top.permute(1, 2, 0, 3).reshape(self.batch, self.seq_len, -1)  # (B, T, D*H)
 
+    @classmethod
+    def join(cls, calls: list[Any]) -> tuple[Any, str] | None:
+        """The calls of one loop as one trace over all their steps, and how they were joined.
 
-@dataclass
-class LSTMTracer:
-    """The traces recorded inside one ``with trace_lstms(model) as tracer:`` block.
+        Joined when every call starts from the previous call's final states (same batch and
+        sizes, ``torch.equal``), as a decoder's recurrent module called once per output step
+        does; ``None`` otherwise, and for packed or variable-length calls or two directions (a
+        backward direction does not continue across calls).
+        """
+        first, last = calls[0], calls[-1]
+        if len(calls) < 2 or first.num_directions != 1:
+            return None
+        for prev, call in zip(calls, calls[1:], strict=False):
+            for s in cls.states:
+                end, start = getattr(prev, f"{s}_n"), getattr(call, f"{s}0")
+                if end.shape != start.shape or not torch.equal(end, start):
+                    return None
+        if any(bool((c.lengths != c.seq_len).any()) for c in calls):
+            return None
+        names = first._names()
+        joined = {k: torch.cat([getattr(c, k) for c in calls], dim=3) for k in names}
+        if len(first.inputs) != len(last.inputs):
+            return None
+        inputs = tuple(
+            torch.cat([c.inputs[n] for c in calls], dim=1) for n in range(len(first.inputs))
+        )
+        starts = {f"{s}0": getattr(first, f"{s}0") for s in cls.states}
+        lengths = sum((c.lengths for c in calls), torch.zeros_like(first.lengths))
+        steps = sorted({c.seq_len for c in calls})
+        each = str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
+        record = dataclasses.replace(last, inputs=inputs, lengths=lengths, **starts, **joined)
+        return record, (
+            f"assembled from {len(calls)} calls of {each} step(s) each: each call continued "
+            "from the previous call's final state"
+        )
 
-    ``tracer[k]`` is the k-th LSTM call; ``tracer["encoder.lstm"]`` the latest call of that module.
+
+@dataclass(frozen=True, eq=False)
+class LSTMTrace(_StepTrace):
+    """Everything one call of an ``nn.LSTM`` computed, per layer, direction and time step.
+
+    Attributes:
+        name: the module's qualified name inside the traced model (``""`` for the model itself).
+        call: which call of that module this is (0-based).
+        h: hidden states, ``(L, D, B, T, P)`` (``P = proj_size or H``); ``h[-1]`` is the output.
+        c: cell states, ``(L, D, B, T, H)``; they never leave their layer.
+        i, f, g, o: input, forget, candidate (``g``, tanh) and output gates, ``(L, D, B, T, H)``.
+        inputs: what each layer actually received, one ``(B, T, input_size_l)`` tensor per layer
+            (layer 0: the model's input; layer n > 0: layer n-1's h of both directions,
+            concatenated, after the inter-layer dropout in training mode).
+        h0, c0: the initial states used, ``(L, D, B, P)`` and ``(L, D, B, H)``.
+        h_n, c_n: the final states the module returned, ``(L, D, B, ·)`` (batch in input order).
+        lengths: true length of each sequence, ``(B,)`` int64 (all ``T`` unless the input was packed).
+        batch_first: the module's setting (the trace itself is batch-first regardless).
+        training: whether the module ran in training mode (dropout active between layers).
+        h_cell: with ``proj_size > 0``, the unprojected ``o * tanh(c)``, ``(L, D, B, T, H)``
+            (``h = h_cell @ W_hr^T``); ``None`` otherwise.
+
+    All tensors are detached (no graph) and padded steps are zero.
     """
 
-    names: dict[nn.LSTM, str]
-    traces: list[LSTMTrace] = field(default_factory=list)
+    states: ClassVar[tuple[str, ...]] = ("h", "c")
+    gates: ClassVar[tuple[str, ...]] = ("i", "f", "g", "o")
+    gate_names: ClassVar[dict[str, str]] = {
+        "i": "input gate",
+        "f": "forget gate",
+        "g": "candidate",
+        "o": "output gate",
+    }
 
-    def __len__(self) -> int:
-        return len(self.traces)
+    name: str
+    call: int
+    h: torch.Tensor
+    c: torch.Tensor
+    i: torch.Tensor
+    f: torch.Tensor
+    g: torch.Tensor
+    o: torch.Tensor
+    inputs: tuple[torch.Tensor, ...]
+    h0: torch.Tensor
+    c0: torch.Tensor
+    h_n: torch.Tensor
+    c_n: torch.Tensor
+    lengths: torch.Tensor
+    batch_first: bool
+    training: bool
+    h_cell: torch.Tensor | None = None
 
-    def __iter__(self) -> Iterator[LSTMTrace]:
-        return iter(self.traces)
+    @property
+    def proj_size(self) -> int:
+        """P, the units of h after the projection; 0 without one."""
+        return 0 if self.h_cell is None else self.h.shape[4]
 
-    def __getitem__(self, key: int | str) -> LSTMTrace:
-        if isinstance(key, str):
-            found = [t for t in self.traces if t.name == key]
-            if not found:
-                raise KeyError(
-                    f"no trace of an LSTM named {key!r}; recorded: {sorted({t.name for t in self})}"
-                    " (did the model call it inside the with-block?)"
-                )
-            return found[-1]
-        if not self.traces:
-            raise IndexError(
-                "nothing was traced: call the model inside the `with trace_lstms(...)` block"
-            )
-        return self.traces[key]
+    def final_states(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last h and c of every layer and direction, read off the trace, ``(L, D, B, ·)``.
+
+        Forward direction: step ``lengths[b] - 1``; backward direction: step 0 (it reads right to
+        left). Equal to the module's ``(h_n, c_n)`` reshaped to ``(L, D, B, ·)``.
+        """
+        return self._final("h"), self._final("c")
 
 
-def _check_supported(lstm: nn.LSTM, name: str) -> None:
-    if lstm.proj_size > 0:
-        raise ValueError(
-            f"tracing does not support nn.LSTM with proj_size > 0 (module {name or 'model'!r} has "
-            f"proj_size={lstm.proj_size}): its h is a projection of the gated state, so h and c have "
-            "different sizes. Trace a copy built with proj_size=0."
-        )
-    if type(lstm).forward is not nn.LSTM.forward:
+def _check_supported(module: nn.Module, name: str, kind: type[nn.Module]) -> None:
+    if type(module).forward is not kind.forward:
         raise TypeError(
-            f"module {name or 'model'!r} is a {type(lstm).__name__}, a subclass of nn.LSTM with "
-            "its own forward; tracing runs nn.LSTM's computation and would skip that forward "
-            "(and change the output). Trace the plain nn.LSTM it wraps, or build the model "
-            "from an nn.LSTM attribute instead of subclassing it."
+            f"module {name or 'model'!r} is a {type(module).__name__}, a subclass of "
+            f"nn.{kind.__name__} with its own forward; tracing runs nn.{kind.__name__}'s "
+            "computation and would skip that forward (and change the output). Trace the plain "
+            f"nn.{kind.__name__} it wraps, or build the model from an nn.{kind.__name__} "
+            "attribute instead of subclassing it."
         )
-    if "forward" in vars(lstm):
+    if "forward" in vars(module):
         raise RuntimeError(
             f"module {name or 'model'!r} is already being traced (or has a patched forward); "
-            "nest no trace_lstms blocks over the same model"
+            "nest no two tracing blocks over the same module"
         )
+
+
+#: where each kind of recurrent module is traced (the hint when a model has none of one kind)
+_HINT = (
+    "LSTMs: course_utils.tracing.trace_lstms; GRUs: course_utils.gru_tracing.trace_grus; "
+    "nn.LSTMCell / nn.GRUCell loops: course_utils.cell_tracing.trace_cells."
+)
 
 
 @contextlib.contextmanager
-def trace_lstms(model: nn.Module) -> Iterator[LSTMTracer]:
+def _traced_modules(
+    model: nn.Module,
+    kind: type[nn.Module],
+    only: Selection,
+    record: Callable[[Any, str, int, _Layers], Any],
+    *,
+    recorder: str,
+) -> Iterator[Recording]:
+    """Run every ``kind`` module of ``model`` (after ``only=``) layer by layer while the block runs,
+    and append ``record(module, name, call, layers)`` of each call to the yielded Recording."""
+    modules = select_modules(
+        model,
+        lambda m: isinstance(m, kind),
+        only,
+        recorder=recorder,
+        what=f"nn.{kind.__name__}",
+        hint=_HINT,
+    )
+    for name, module in modules.items():
+        _check_supported(module, name, kind)
+    rec: Recording = Recording(what=kind.__name__, watched=tuple(modules))
+
+    def traced(module: nn.Module, name: str):
+        def forward(input, hx=None):  # noqa: A002 - the name nn.LSTM.forward uses
+            output, hidden, layers = _run_layers(module, input, hx)
+            with torch.no_grad():  # the trace is data: no graph, nothing added to the gradients
+                rec.records.append(record(module, name, rec.next_call(name), layers))
+            return output, hidden
+
+        return forward
+
+    try:
+        for name, module in modules.items():
+            # an instance attribute shadows the class's forward; removed in `finally`
+            module.forward = traced(module, name)
+        yield rec
+    finally:
+        for module in modules.values():
+            vars(module).pop("forward", None)
+
+
+@contextlib.contextmanager
+def trace_lstms(model: nn.Module, *, only: Selection = None) -> Iterator[Recording]:
     """Trace every ``nn.LSTM`` inside ``model`` (or ``model`` itself) while the block runs.
 
     Inside the block each LSTM runs layer by layer with PyTorch's fused kernel and records an
-    :class:`LSTMTrace` per call; the model's outputs and gradients are unchanged. On exit every
-    module is restored (nothing is left on it).
+    :class:`LSTMTrace` per call into the yielded :class:`~course_utils.records.Recording`; the
+    model's outputs and gradients are unchanged. On exit every module is restored.
+
+    Args:
+        model: any module; every ``nn.LSTM`` in it (``""``: the model itself) is watched.
+        only: module names (or a function of the name) to watch some LSTMs and not others.
 
     Raises:
-        ValueError: ``model`` contains no ``nn.LSTM``, or one with ``proj_size > 0``.
+        ValueError: ``model`` contains no ``nn.LSTM``, or ``only`` names none of them.
     """
-    lstms = {m: name for name, m in model.named_modules() if isinstance(m, nn.LSTM)}
-    if not lstms:
-        raise ValueError(
-            f"{type(model).__name__} contains no nn.LSTM to trace (GRU and LSTMCell are not traced)"
-        )
-    for lstm, name in lstms.items():
-        _check_supported(lstm, name)
-    tracer = LSTMTracer(names=lstms)
-    try:
-        for lstm, name in lstms.items():
-            # an instance attribute shadows nn.LSTM.forward; removed in `finally`
-            lstm.forward = _traced_forward(lstm, name, tracer.traces)
-        yield tracer
-    finally:
-        for lstm in lstms:
-            vars(lstm).pop("forward", None)
+    with _traced_modules(model, nn.LSTM, only, _record_lstm, recorder="trace_lstms") as rec:
+        yield rec
 
 
 def trace_lstm(
@@ -265,37 +356,51 @@ def trace_lstm(
     """Run one ``nn.LSTM`` on ``x`` (and optional ``(h0, c0)``) and return its :class:`LSTMTrace`.
 
     Args:
-        lstm: the module (``proj_size`` must be 0).
+        lstm: the module.
         x: input as the module takes it: ``(B, T, input_size)`` if ``batch_first`` else
             ``(T, B, input_size)``, ``(T, input_size)`` unbatched, or a ``PackedSequence``.
-        hx: optional initial ``(h0, c0)``, each ``(L * D, B, H)`` as ``nn.LSTM`` takes them.
+        hx: optional initial ``(h0, c0)``, each ``(L * D, B, ·)`` as ``nn.LSTM`` takes them.
     """
-    if not isinstance(lstm, nn.LSTM):
+    return _trace_one(lstm, nn.LSTM, trace_lstms, x, hx)
+
+
+def _trace_one(module: nn.Module, kind: type[nn.RNNBase], tracer: Callable, *args: Any) -> Any:
+    """``module(*args)`` traced by ``tracer`` (``trace_lstms`` or ``trace_grus``): its record."""
+    if not isinstance(module, kind):
+        name = kind.__name__
         raise TypeError(
-            f"trace_lstm expects an nn.LSTM, got {type(lstm).__name__}; "
-            "for a model that contains LSTMs use `with trace_lstms(model) as tracer:`"
+            f"{tracer.__name__.removesuffix('s')} expects an nn.{name}, got "
+            f"{type(module).__name__}; for a model that contains {name}s use "
+            f"`with {tracer.__name__}(model) as rec:`"
         )
-    with trace_lstms(lstm) as tracer:
-        lstm(x, hx)
-    return tracer[-1]
+    with tracer(module) as rec:
+        module(*args)
+    return rec[-1]
 
 
-def _traced_forward(lstm: nn.LSTM, name: str, sink: list[LSTMTrace]):
-    """A replacement for ``lstm.forward`` with the same inputs and outputs that also records."""
+@dataclass
+class _Layers:
+    """One traced forward, layer by layer, in the kernel's layout (see :func:`_run_layers`)."""
 
-    def forward(input, hx=None):  # noqa: A002 - the name nn.LSTM.forward uses
-        output, hidden, trace = _run(lstm, name, input, hx)
-        sink.append(trace)
-        return output, hidden
+    inputs: list[torch.Tensor]  # what each layer's kernel received (packed data or (T, B, F))
+    outputs: list[torch.Tensor]  # what it returned
+    initial: tuple[torch.Tensor, ...]  # the states as the caller gave them, (L*D, B, ·)
+    hidden: tuple[torch.Tensor, ...]  # the final states the module returns
+    packing: tuple | None  # (batch_sizes, sorted_indices, unsorted_indices) for packed input
+    is_batched: bool
 
-    return forward
 
+def _run_layers(module: nn.RNNBase, input, hx):  # noqa: A002 - nn.RNNBase's name
+    """Mirror ``nn.LSTM.forward`` / ``nn.GRU.forward`` layer by layer; (output, hidden, _Layers).
 
-def _run(lstm: nn.LSTM, name: str, input, hx):  # noqa: A002
-    """Mirror ``nn.LSTM.forward`` layer by layer; return (output, (h_n, c_n), trace)."""
-    lstm._update_flat_weights()
-    D = 2 if lstm.bidirectional else 1
-    L, H = lstm.num_layers, lstm.hidden_size
+    ``hidden`` is what the module returns (``(h_n, c_n)`` or ``h_n``).
+    """
+    lstm = isinstance(module, nn.LSTM)
+    kind = "LSTM" if lstm else "GRU"
+    module._update_flat_weights()
+    D = 2 if module.bidirectional else 1
+    L, H = module.num_layers, module.hidden_size
+    sizes = (module.proj_size or H, H) if lstm else (H,)  # units of each state: h (and c)
     packed = isinstance(input, PackedSequence)
     is_batched = True
     if packed:
@@ -304,241 +409,376 @@ def _run(lstm: nn.LSTM, name: str, input, hx):  # noqa: A002
         seq = data
     else:
         if input.dim() not in (2, 3):
-            raise ValueError(f"LSTM: Expected input to be 2D or 3D, got {input.dim()}D instead")
+            raise ValueError(f"{kind}: Expected input to be 2D or 3D, got {input.dim()}D instead")
         is_batched = input.dim() == 3
         if not is_batched:
-            input = input.unsqueeze(0 if lstm.batch_first else 1)
-        batch = input.size(0) if lstm.batch_first else input.size(1)
+            input = input.unsqueeze(0 if module.batch_first else 1)
+        batch = input.size(0) if module.batch_first else input.size(1)
         sorted_indices = unsorted_indices = batch_sizes = None
-        seq = input.transpose(0, 1) if lstm.batch_first else input  # (T, B, F), as the kernel does
+        seq = input.transpose(0, 1) if module.batch_first else input  # (T, B, F), as the kernel
     if hx is None:
-        zeros = torch.zeros(L * D, batch, H, dtype=seq.dtype, device=seq.device)
-        hx = (zeros, zeros)
-    elif not packed:
-        want = 3 if is_batched else 2
-        if hx[0].dim() != want or hx[1].dim() != want:
-            raise RuntimeError(
-                f"For {'batched 3-D' if is_batched else 'unbatched 2-D'} input, hx and cx should "
-                f"also be {want}-D but got ({hx[0].dim()}-D, {hx[1].dim()}-D) tensors"
-            )
-        if not is_batched:
-            hx = (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
-    if not packed:
-        lstm.check_forward_args(input, hx, batch_sizes)
-    h0_user, c0_user = hx  # batch in the caller's order, (L*D, B, H)
-    hx = lstm.permute_hidden(hx, sorted_indices)
-    dropout = lstm.dropout if lstm.training else 0.0
-    own_chunk = seq.device.type == "cuda"  # cuDNN: each layer's weights in a buffer of their own
+        states = tuple(
+            torch.zeros(L * D, batch, n, dtype=seq.dtype, device=seq.device) for n in sizes
+        )
+    else:
+        states = tuple(hx) if lstm else (hx,)
+        if not packed:
+            want = 3 if is_batched else 2
+            if any(s.dim() != want for s in states):
+                got = ", ".join(f"{s.dim()}-D" for s in states)
+                raise RuntimeError(
+                    f"For {'batched 3-D' if is_batched else 'unbatched 2-D'} input, the initial "
+                    f"states should also be {want}-D but got ({got}) tensors"
+                )
+            if not is_batched:
+                states = tuple(s.unsqueeze(1) for s in states)
 
-    layer_inputs, layer_outputs, h_n, c_n = [], [], [], []
+    def as_module(s: tuple) -> Any:  # the form nn.LSTM (a tuple) or nn.GRU (a tensor) takes
+        return s if lstm else s[0]
+
+    if not packed:
+        module.check_forward_args(input, as_module(states), batch_sizes)
+    initial = states  # batch in the caller's order, (L*D, B, ·)
+    if sorted_indices is not None:
+        states = tuple(s.index_select(1, sorted_indices) for s in states)
+    dropout = module.dropout if module.training else 0.0
+    own_chunk = seq.device.type == "cuda"  # cuDNN: each layer's weights in a buffer of their own
+    kernel = _VF.lstm if lstm else _VF.gru
+
+    layer_inputs, layer_outputs, finals = [], [], []
     layer_in = seq
     for layer in range(L):
-        w, has_biases = _layer_weights(lstm, layer, own_chunk)
-        state = (hx[0][layer * D : (layer + 1) * D], hx[1][layer * D : (layer + 1) * D])
-        flags = (has_biases, 1, 0.0, lstm.training, lstm.bidirectional)  # 1 layer, no dropout
+        w, has_biases = _layer_weights(module, layer, own_chunk)
+        state = as_module(tuple(s[layer * D : (layer + 1) * D] for s in states))
+        flags = (has_biases, 1, 0.0, module.training, module.bidirectional)  # 1 layer, no dropout
         if packed:
-            out, hn, cn = _VF.lstm(layer_in, batch_sizes, state, w, *flags)
+            out, *final = kernel(layer_in, batch_sizes, state, w, *flags)
         else:  # (T, B, F) like the module's own kernel call after it transposes batch_first
-            out, hn, cn = _VF.lstm(layer_in, state, w, *flags, False)
+            out, *final = kernel(layer_in, state, w, *flags, False)
         layer_inputs.append(layer_in)
         layer_outputs.append(out)
-        h_n.append(hn)
-        c_n.append(cn)
+        finals.append(final)
         # the same call, on the same tensor, in the same order as inside nn.LSTM: same mask
         layer_in = torch.dropout(out, dropout, True) if dropout > 0 and layer < L - 1 else out
-    hidden = (torch.cat(h_n), torch.cat(c_n))  # (L*D, B, H), sorted order when packed
+    hidden = tuple(torch.cat(parts) for parts in zip(*finals, strict=True))  # (L*D, B, ·)
     out = layer_outputs[-1]
     if packed:
         output = PackedSequence(out, batch_sizes, sorted_indices, unsorted_indices)
     else:
-        output = out.transpose(0, 1) if lstm.batch_first else out
+        output = out.transpose(0, 1) if module.batch_first else out
         if not is_batched:
-            output = output.squeeze(0 if lstm.batch_first else 1)
-            hidden = (hidden[0].squeeze(1), hidden[1].squeeze(1))
-    hidden = lstm.permute_hidden(hidden, unsorted_indices)
-
+            output = output.squeeze(0 if module.batch_first else 1)
+            hidden = tuple(s.squeeze(1) for s in hidden)
+    if unsorted_indices is not None:
+        hidden = tuple(s.index_select(1, unsorted_indices) for s in hidden)
     packing = (batch_sizes, sorted_indices, unsorted_indices) if packed else None
-    with torch.no_grad():  # the trace is data: no graph, nothing added to the model's gradients
-        trace = _record(
-            lstm, name, layer_inputs, layer_outputs, (h0_user, c0_user), hidden, packing, is_batched
-        )
-    return output, hidden, trace
+    layers = _Layers(layer_inputs, layer_outputs, initial, hidden, packing, is_batched)
+    return output, as_module(hidden), layers
 
 
-def _layer_weights(lstm: nn.LSTM, layer: int, own_chunk: bool) -> tuple[list[torch.Tensor], bool]:
-    """One layer's weights (every direction) for a 1-layer ``_VF.lstm`` call, and its ``has_biases``.
+def _layer_weights(module: nn.RNNBase, layer: int, own_chunk: bool) -> tuple[list, bool]:
+    """One layer's weights (every direction) for a 1-layer kernel call, and its ``has_biases``.
 
     ``own_chunk=False`` (CPU): the module's own parameters, as ``nn.LSTM`` passes them.
 
     ``own_chunk=True`` (CUDA): views of one new buffer holding just this layer, in the order
-    ``w_ih, w_hh, b_ih, b_hh`` per direction, zero biases when ``bias=False`` (so the call always
-    has biases). cuDNN reads its weights from a single chunk of memory starting at the storage of
-    the first weight. Slices of the module's flat buffer do not start there (layers > 0: compacted
-    with a warning on every call), and without biases layer 0 passed its check but was read with
-    the next layer's weights as biases (wrong numbers). Here every weight cuDNN reads is one of
-    ours, at the place it checks, or it compacts a copy (still correct). The buffer is one
-    ``torch.cat``, part of the graph, so gradients reach the module's parameters.
+    ``w_ih, w_hh, b_ih, b_hh[, w_hr]`` per direction, zero biases when ``bias=False`` (so the call
+    always has biases). cuDNN reads its weights from a single chunk of memory starting at the
+    storage of the first weight. Slices of the module's flat buffer do not start there (layers >
+    0: compacted with a warning on every call), and without biases layer 0 passed its check but
+    was read with the next layer's weights as biases (wrong numbers). Here every weight cuDNN reads
+    is one of ours, at the place it checks, or it compacts a copy (still correct). The buffer is
+    one ``torch.cat``, part of the graph, so gradients reach the module's parameters.
     """
-    D = 2 if lstm.bidirectional else 1
-    k = 4 if lstm.bias else 2
-    own = lstm._flat_weights[layer * D * k : (layer + 1) * D * k]
+    D = 2 if module.bidirectional else 1
+    k = len(module._flat_weights) // (module.num_layers * D)  # weights per layer and direction
+    own = module._flat_weights[layer * D * k : (layer + 1) * D * k]
     if not own_chunk:
-        return own, lstm.bias
+        return own, module.bias
     parts = []
     for d in range(D):
-        w_ih, w_hh, *biases = own[d * k : (d + 1) * k]
+        w_ih, w_hh, *rest = own[d * k : (d + 1) * k]
+        biases, rest = (rest[:2], rest[2:]) if module.bias else ([], rest)
         if not biases:
             biases = [w_ih.new_zeros(w_ih.shape[0])] * 2
-        parts += [w_ih, w_hh, *biases]
+        parts += [w_ih, w_hh, *biases, *rest]
     flat = torch.cat([part.reshape(-1) for part in parts])
     pieces = flat.split([part.numel() for part in parts])
     return [piece.view_as(part) for piece, part in zip(pieces, parts, strict=True)], True
 
 
-def _time_first(x: torch.Tensor, packing: tuple | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """A kernel-layout tensor (packed data or ``(T, B, F)``) as ``(T, B, F)``, plus lengths.
+def _time_first(x: torch.Tensor, packing: tuple | None) -> torch.Tensor:
+    """A kernel-layout tensor (packed data or ``(T, B, F)``) as ``(T, B, F)``, zeros at padding.
 
-    Packed data is unpacked to the caller's batch order with zeros at padded steps.
+    Packed data is unpacked to the caller's batch order.
     """
-    if packing is not None:
-        batch_sizes, sorted_indices, unsorted_indices = packing
-        return pad_packed_sequence(PackedSequence(x, batch_sizes, sorted_indices, unsorted_indices))
-    return x, torch.full((x.shape[1],), x.shape[0], dtype=torch.int64)
+    if packing is None:
+        return x
+    batch_sizes, sorted_indices, unsorted_indices = packing
+    return pad_packed_sequence(PackedSequence(x, batch_sizes, sorted_indices, unsorted_indices))[0]
 
 
-def _record(
-    lstm: nn.LSTM,
-    name: str,
-    layer_inputs: list[torch.Tensor],
-    layer_outputs: list[torch.Tensor],
-    initial: tuple[torch.Tensor, torch.Tensor],
-    hidden: tuple[torch.Tensor, torch.Tensor],
-    packing: tuple | None,
-    is_batched: bool,
-) -> LSTMTrace:
+@dataclass
+class _Steps:
+    """Every layer's h at every step, laid out so that each layer's gate products read it in place.
+
+    ``states``: ``(L, T + 2, B, C)`` time-first, ``C = 1 + D * P`` (+1 if bidirectional): per row
+    ``[1 | h forward | h backward | 1]``. Time block ``t + 1`` holds step ``t``; block 0 holds the
+    forward h0 and block ``T + 1`` zeros, so the forward h_{t-1} of every step is blocks ``0..T-1``
+    and the backward h_{t+1} blocks ``2..T+1``, one strided matrix each (the backward h0 enters
+    at each sequence's last step, see :func:`_add_backward_h0`). The ones columns carry biases.
+    ``inputs``: per layer ``(T, B, 1 + F_l)``, ``[1 | layer input]``, ones first (layer n > 0
+    without dropout: a view of ``states`` of layer n-1, so no copy).
+    """
+
+    states: torch.Tensor
+    inputs: list[torch.Tensor]
+    lengths: torch.Tensor  # (B,) int64, on the device
+    h0: torch.Tensor  # (L*D, B, P), the caller's batch order
+    T: int
+    B: int
+    D: int
+    P: int
+
+    @property
+    def h(self) -> torch.Tensor:
+        """``(L, D, B, T, P)``: every layer's h, a view."""
+        T, D, P = self.T, self.D, self.P
+        h = self.states[:, 1 : T + 1, :, 1 : 1 + D * P]  # (L, T, B, D*P)
+        return h.unflatten(3, (D, P)).permute(0, 3, 2, 1, 4)
+
+    def previous(self, layer: int, direction: int, ones: bool = False) -> torch.Tensor:
+        """``(T*B, P [+1])``: h at the step before (forward) or after (backward) each step,
+        row ``t*B + b``; ``ones=True`` adds the ones column (first forward, last backward)."""
+        T, P = self.T, self.P
+        if direction == 0:
+            cols = slice(0 if ones else 1, 1 + P)
+            return self.states[layer, 0:T, :, cols].flatten(0, 1)
+        cols = slice(1 + P, 2 + 2 * P if ones else 1 + 2 * P)
+        return self.states[layer, 2 : T + 2, :, cols].flatten(0, 1)
+
+    def layer_input(self, layer: int) -> torch.Tensor:
+        """``(T*B, 1 + F_l)``: ``[1 | layer input]`` of every step, row ``t*B + b``."""
+        return self.inputs[layer].flatten(0, 1)
+
+    def last_rows(self) -> torch.Tensor:
+        """``(B,)``: row ``t*B + b`` of each sequence's last real step."""
+        rows = torch.arange(self.B, device=self.lengths.device)
+        return (self.lengths - 1) * self.B + rows
+
+
+def _steps(layers: _Layers, P: int, D: int) -> _Steps:
+    """Lay out one call's layer inputs and outputs as :class:`_Steps` (one copy of each h); the
+    kernel's own tensors are then dropped from ``layers``."""
+    out0 = _time_first(layers.outputs[0].detach(), layers.packing)
+    T, B = out0.shape[:2]
+    L = len(layers.outputs)
+    dev = out0.device
+    C = 1 + D * P + (D - 1)
+    states = out0.new_empty(L, T + 2, B, C)
+    states[:, :, :, 0] = 1.0
+    if D == 2:
+        states[:, :, :, C - 1] = 1.0
+        states[:, T + 1, :, 1 + P : 1 + 2 * P] = 0.0
+    h0 = layers.initial[0].detach().reshape(L * D, B, P)
+    states[:, 0, :, 1 : 1 + P] = h0[0::D]
+    for n, out in enumerate(layers.outputs):
+        states[n, 1 : T + 1, :, 1 : 1 + D * P] = (
+            out0 if n == 0 else _time_first(out.detach(), layers.packing)
+        )
+    inputs = []
+    for n, x in enumerate(layers.inputs):
+        if n > 0 and x is layers.outputs[n - 1]:  # no dropout between: the h of layer n-1
+            inputs.append(states[n - 1, 1 : T + 1, :, : 1 + D * P])
+            continue
+        x = _time_first(x.detach(), layers.packing)  # (T, B, F)
+        aug = x.new_empty(T, B, 1 + x.shape[-1])
+        aug[..., 0] = 1.0
+        aug[..., 1:] = x
+        inputs.append(aug)
+    if layers.packing is None:
+        lengths = torch.full((B,), T, dtype=torch.int64, device=dev)
+    else:
+        batch_sizes = layers.packing[0]
+        lengths = (batch_sizes.unsqueeze(0) > torch.arange(B).unsqueeze(1)).sum(1)
+        lengths = lengths.to(dev)  # sorted order -> caller's order
+        unsorted = layers.packing[2]
+        if unsorted is not None:
+            lengths = lengths[unsorted.to(dev)]
+    layers.inputs.clear()  # the h's are in `states` now: free the kernel's copies before the gates
+    layers.outputs.clear()
+    return _Steps(states, inputs, lengths, h0, T, B, D, P)
+
+
+def _add_backward_h0(z: torch.Tensor, w_hh: torch.Tensor, steps: _Steps, ld: int) -> None:
+    """The backward direction's h0 enters at each sequence's last real step: add ``h0 W_hh^T``."""
+    z.index_add_(0, steps.last_rows(), steps.h0[ld] @ w_hh)  # (B, G*H)
+
+
+def _gate_weights(
+    module: nn.RNNBase, layer: int, direction: int, scale: torch.Tensor, fold: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One layer and direction's weights for the gate products, transposed, columns times ``scale``.
+
+    Returns ``[b | W_ih]^T`` (bias first, to meet the ones column of the input), ``W_hh^T`` and
+    ``b_hh``; the first ``fold`` entries of ``b_hh`` are added to the input bias (where the two
+    biases are simply summed), the rest are returned for the caller (a GRU's n gate).
+    """
+    sfx = f"_l{layer}" + ("_reverse" if direction else "")
+    w_ih = getattr(module, "weight_ih" + sfx).detach()
+    w_hh = getattr(module, "weight_hh" + sfx).detach()
+    if module.bias:
+        b_ih = getattr(module, "bias_ih" + sfx).detach()
+        b_hh = getattr(module, "bias_hh" + sfx).detach()
+    else:
+        b_ih = b_hh = w_ih.new_zeros(w_ih.shape[0])
+    bias = b_ih.clone()
+    bias[:fold] += b_hh[:fold]
+    w_in = torch.cat([bias.unsqueeze(1), w_ih], dim=1).T.mul_(scale)  # (1 + F, G*H)
+    return w_in, w_hh.T * scale, b_hh * scale
+
+
+def _gate_products(
+    module: nn.RNNBase, steps: _Steps, n_gates: int, tanh_gate: int, fold: int
+) -> tuple[torch.Tensor, list[tuple]]:
+    """The input half of every gate pre-activation, and what the recurrent half needs.
+
+    Allocates the time-major gate buffer ``(T, B, L*D, n_gates, H)`` (each step's gates one block
+    of memory), writes ``[1 | x] [b | W_ih]^T`` into each layer and direction's ``(T*B, G*H)``
+    block (the ``tanh_gate``'s columns doubled: ``tanh(a) = 2 sigmoid(2a) - 1``) and returns the
+    buffer and, per layer and direction, ``(ld, block, h_prev, W_hh^T, b_hh)`` (both scaled).
+    """
+    L, H, D = module.num_layers, module.hidden_size, steps.D
+    N = steps.T * steps.B
+    pre = steps.states.new_empty(steps.T, steps.B, L * D, n_gates, H)
+    scale = torch.ones(n_gates * H, dtype=pre.dtype, device=pre.device)
+    scale[tanh_gate * H : (tanh_gate + 1) * H] = 2.0
+    blocks = []
+    for layer in range(L):
+        x = steps.layer_input(layer)  # (T*B, 1 + F_l)
+        for d in range(D):
+            ld = layer * D + d
+            w_in, w_hh, b_hh = _gate_weights(module, layer, d, scale, fold)
+            block = pre[:, :, ld].view(N, n_gates * H)  # row t*B + b: step t of sequence b
+            torch.mm(x, w_in, out=block)
+            blocks.append((ld, block, steps.previous(layer, d), w_hh, b_hh))
+    return pre, blocks
+
+
+def _batch_first(t: torch.Tensor, L: int, D: int) -> torch.Tensor:
+    """``(T, B, L*D, units)`` -> ``(L, D, B, T, units)``, a view."""
+    return t.unflatten(2, (L, D)).permute(2, 3, 1, 0, 4)
+
+
+def _padding(steps: _Steps) -> torch.Tensor:
+    """``(T, B, 1, 1)`` bool, True at padded steps (broadcasts over layers and units)."""
+    t = torch.arange(steps.T, device=steps.lengths.device).unsqueeze(1)
+    return (t >= steps.lengths.unsqueeze(0))[:, :, None, None]
+
+
+def _record_lstm(lstm: nn.LSTM, name: str, call: int, layers: _Layers) -> LSTMTrace:
     """Build the :class:`LSTMTrace` from each layer's kernel input and output.
 
-    ``layer_inputs`` / ``layer_outputs`` are in the kernel's layout (packed data, or ``(T, B, F)``);
-    ``initial`` is ``(h0, c0)`` in the caller's batch order, ``(L*D, B, H)``; ``hidden`` the
-    module's returned ``(h_n, c_n)``.
-
-    Work stays in the kernel's time-first layout, where every tensor is contiguous: per layer,
-    direction and gate the pre-activations are written by two matrix products (inputs, and the
-    shifted h) straight into one buffer ``(4, L*D, T, B, H)``, the activations are applied in
-    place, and one scan over time fills c for all layers at once. The trace's tensors are
-    (batch-first) views of these buffers.
+    Per layer and direction the pre-activations of all four gates are two matrix products
+    (``[1 | x] [b | W_ih]^T`` and the shifted h times ``W_hh^T``, both read in place from
+    :class:`_Steps`) written straight into one time-major buffer ``(T, B, L*D, 4, H)``; one
+    in-place sigmoid serves all gates (g's columns are doubled: ``tanh(a) = 2 sigmoid(2a) - 1``),
+    and one scan over time fills c for all layers at once, reading one block of memory per step.
+    The trace's tensors are (batch-first) views of these buffers.
     """
     D = 2 if lstm.bidirectional else 1
     L, H = lstm.num_layers, lstm.hidden_size
-    xs = [_time_first(x.detach(), packing)[0] for x in layer_inputs]  # each (T, B, F_l)
-    outs = [_time_first(o.detach(), packing) for o in layer_outputs]
-    lengths = outs[0][1].to(torch.int64)
-    T, B = outs[0][0].shape[:2]
-    h0 = initial[0].detach().reshape(L * D, B, H)
-    c0 = initial[1].detach().reshape(L * D, B, H)
-    dev, rows = h0.device, torch.arange(B, device=h0.device)
-    last = lengths.to(dev) - 1  # (B,) each sequence's last real step
-    # Unit-major buffer (L*D, 4, H, T*B): the products are computed transposed, W @ x^T, so each
-    # layer and direction is one contiguous (4H, T*B) block (two GEMMs fill it) and each gate is a
-    # contiguous (H, T*B) block inside it (fast in-place activations).
-    N = T * B
-    pre = torch.empty(L * D, 4, H, N, dtype=h0.dtype, device=dev)
-    scale = torch.ones(4 * H, 1, dtype=h0.dtype, device=dev)
-    scale[2 * H : 3 * H] = 2.0
-    for layer in range(L):
-        x2d = xs[layer].reshape(N, -1)  # (T*B, F_l)
-        out2d = outs[layer][0].reshape(N, D * H)  # (T*B, D*H), both directions side by side
-        for d in range(D):
-            ld = layer * D + d
-            sfx = f"_l{layer}" + ("_reverse" if d else "")
-            # g rows doubled: tanh(a) = 2 sigmoid(2a) - 1, so one sigmoid serves all four gates
-            w_ih = getattr(lstm, "weight_ih" + sfx) * scale
-            w_hh = getattr(lstm, "weight_hh" + sfx) * scale
-            z = pre[ld].view(4 * H, N)  # (4H, T*B), column t*B + b is step t of sequence b
-            if lstm.bias:
-                bias = getattr(lstm, "bias_ih" + sfx) + getattr(lstm, "bias_hh" + sfx)
-                torch.addmm(bias.unsqueeze(1) * scale, w_ih, x2d.T, out=z)
-            else:
-                torch.mm(w_ih, x2d.T, out=z)
-            h_d = out2d[:, d * H : (d + 1) * H]  # (T*B, H), h of this direction at every step
-            h0_part = w_hh @ h0[ld].T  # (4H, B)
-            if d == 0:  # forward: h_{t-1} is the previous step's h, h0 before step 0
-                z[:, B:].addmm_(w_hh, h_d[: N - B].T)
-                z[:, :B] += h0_part
-            else:  # backward: the next step's h (zeros past the end); h0 at the last real step
-                z[:, : N - B].addmm_(w_hh, h_d[B:].T)
-                z.index_add_(1, last * B + rows, h0_part)
+    P = lstm.proj_size or H
+    steps = _steps(layers, P, D)
+    T, B = steps.T, steps.B
+    c0 = layers.initial[1].detach().reshape(L * D, B, H)
+    pre, blocks = _gate_products(lstm, steps, 4, tanh_gate=2, fold=4 * H)  # (T, B, L*D, 4, H)
+    for ld, z, h_prev, w_hh, _ in blocks:
+        z.addmm_(h_prev, w_hh)
+        if ld % D:  # backward direction
+            _add_backward_h0(z, w_hh, steps, ld)
     pre.sigmoid_()  # i, f, o; and sigmoid(2a) for g
-    pre[:, 2].mul_(2.0).sub_(1.0)  # g = tanh(a) = 2 sigmoid(2a) - 1
-    i, f, g, o = pre.unbind(1)  # each (L*D, H, T*B)
-    c = _cell_scan(f, i * g, c0, lengths, D, B)  # (L*D, H, T*B)
-    h = torch.stack([o_[0] for o_ in outs]).view(L, T, B, D, H)  # one copy of every layer's h
-    if packing is not None:  # padded steps -> 0 (c, gates; h is zero there already)
-        pad = (torch.arange(T, device=dev).unsqueeze(1) > last.unsqueeze(0)).reshape(N)
-        for t in (pre, c):
-            t.masked_fill_(pad, 0.0)  # pad (T*B,) broadcasts over L*D, gates and H
+    pre[:, :, :, 2].mul_(2.0).sub_(1.0)  # g = tanh(a) = 2 sigmoid(2a) - 1
+    i, f, g, o = pre.unbind(3)  # each (T, B, L*D, H)
+    c = _cell_scan(f, torch.mul(i, g), c0, steps.lengths, D)  # (T, B, L*D, H)
+    h_cell = o * c.tanh() if lstm.proj_size else None
+    if layers.packing is not None:  # padded steps -> 0 (c, gates; h is zero there already)
+        pad = _padding(steps)
+        for buffer in (pre, c, h_cell):
+            if buffer is not None:
+                buffer.view(T, B, L * D, -1).masked_fill_(pad, 0.0)
 
-    def batch_first(t: torch.Tensor) -> torch.Tensor:  # (L*D, H, T*B) -> (L, D, B, T, H), a view
-        return t.view(L, D, H, T, B).permute(0, 1, 4, 3, 2)
-
-    h_n, c_n = (s.detach().reshape(L, D, B if is_batched else 1, H) for s in hidden)
     return LSTMTrace(
-        name=name,
-        h=h.permute(0, 3, 2, 1, 4),  # (L, D, B, T, H)
-        c=batch_first(c),
-        i=batch_first(i),
-        f=batch_first(f),
-        g=batch_first(g),
-        o=batch_first(o),
-        inputs=tuple(x.transpose(0, 1) for x in xs),  # (B, T, F_l) views
-        h0=h0.view(L, D, B, H),
+        **_trace_fields(lstm, name, call, steps, layers),
+        c=_batch_first(c, L, D),
+        i=_batch_first(i, L, D),
+        f=_batch_first(f, L, D),
+        g=_batch_first(g, L, D),
+        o=_batch_first(o, L, D),
         c0=c0.view(L, D, B, H),
-        h_n=h_n,
-        c_n=c_n,
-        lengths=lengths.cpu(),
-        batch_first=lstm.batch_first,
-        training=lstm.training,
+        h_cell=None if h_cell is None else _batch_first(h_cell, L, D),
     )
 
 
+def _trace_fields(
+    module: nn.RNNBase, name: str, call: int, steps: _Steps, layers: _Layers
+) -> dict[str, Any]:
+    """What every sequence trace holds besides its gates (and c): name, call, h, the layers'
+    inputs, h0, the final states as returned (``h_n``, and ``c_n`` for an LSTM), lengths, flags."""
+    L, D, B = len(steps.inputs), steps.D, steps.B
+    finals = zip(("h_n", "c_n"), layers.hidden, strict=False)  # (h_n, c_n) or (h_n,)
+    B_n = B if layers.is_batched else 1
+    return {
+        "name": name,
+        "call": call,
+        "h": steps.h,
+        "inputs": tuple(x[..., 1:].transpose(0, 1) for x in steps.inputs),  # (B, T, F_l) views
+        "h0": steps.h0.view(L, D, B, steps.P),
+        **{k: s.detach().reshape(L, D, B_n, -1) for k, s in finals},
+        "lengths": steps.lengths.cpu(),
+        "batch_first": module.batch_first,
+        "training": module.training,
+    }
+
+
 def _cell_scan(
-    f: torch.Tensor, ig: torch.Tensor, c0: torch.Tensor, lengths: torch.Tensor, D: int, B: int
+    f: torch.Tensor, ig: torch.Tensor, c0: torch.Tensor, lengths: torch.Tensor, D: int
 ) -> torch.Tensor:
     """``c_t = f_t * c_{t-1} + (i*g)_t`` for every layer and direction in one loop over time.
 
-    Args: ``f`` (a view), ``ig``: ``(L*D, H, T*B)``, column ``t*B + b`` is step t of sequence b;
-    ``c0``: ``(L*D, B, H)``; ``lengths``: ``(B,)``. Backward directions (entries ``1::2``) run from
-    ``T - 1`` down to 0 in the same loop; at their padded steps ``f = 1, i*g = 0``, so c waits at
-    ``c0`` until each sequence's own last step.
+    Args: ``f`` (a view), ``ig``: ``(T, B, L*D, H)``, overwritten by c; ``c0``: ``(L*D, B, H)``; ``lengths``:
+    ``(B,)``. Backward directions (entries ``1::2`` of dim 2) run from ``T - 1`` down to 0 in the
+    same loop; at their padded steps ``f = 1, i*g = 0``, so c waits at ``c0`` until each
+    sequence's own last step. Returns c, ``(T, B, L*D, H)``.
     """
     if f.device.type != "cpu":  # one kernel per step is slow on a GPU: a log-depth scan
-        return _cell_scan_parallel(f, ig, c0, lengths, D, B)
-    c = torch.empty_like(ig)
-    T = ig.shape[-1] // B
-    c0 = c0.transpose(1, 2)  # (L*D, H, B)
-    cols = [slice(t * B, (t + 1) * B) for t in range(T)]
+        return _cell_scan_parallel(f, ig, c0, lengths, D)
+    T = ig.shape[0]
+    c = ig  # filled in place: step t's i*g becomes c_t
+    c0 = c0.transpose(0, 1)  # (B, L*D, H)
+    # one in-place multiply-add per step, on views unbound once (the loop is dispatch-bound)
     if D == 1:
         prev = c0
-        for t in range(T):
-            prev = torch.addcmul(ig[..., cols[t]], f[..., cols[t]], prev, out=c[..., cols[t]])
+        for c_t, f_t in zip(c.unbind(0), f.unbind(0), strict=True):
+            prev = c_t.addcmul_(f_t, prev)
         return c
-    steps = torch.arange(T, device=ig.device).unsqueeze(1)  # (T, 1)
-    pad = (steps >= lengths.to(ig.device).unsqueeze(0)).reshape(T * B)  # (T*B,)
-    f_back = f[1::2].masked_fill(pad, 1.0)  # (L, H, T*B) copies, backward directions
-    ig_back = ig[1::2].masked_fill(pad, 0.0)
-    f_fwd, ig_fwd = f[0::2], ig[0::2]
-    c_fwd, c_back = torch.empty_like(ig_fwd), torch.empty_like(ig_back)
-    prev_f, prev_b = c0[0::2], c0[1::2]
-    for t in range(T):
-        k, r = cols[t], cols[T - 1 - t]
-        prev_f = torch.addcmul(ig_fwd[..., k], f_fwd[..., k], prev_f, out=c_fwd[..., k])
-        prev_b = torch.addcmul(ig_back[..., r], f_back[..., r], prev_b, out=c_back[..., r])
-    c[0::2], c[1::2] = c_fwd, c_back
+    lengths = lengths.to(ig.device)
+    f_back = f[:, :, 1::2]
+    if bool((lengths < T).any()):  # padded steps of the backward directions: f = 1, i*g = 0
+        pad = (torch.arange(T, device=ig.device).unsqueeze(1) >= lengths)[:, :, None, None]
+        f_back = f_back.masked_fill(pad, 1.0)  # (T, B, L, H), a copy
+        c[:, :, 1::2].masked_fill_(pad, 0.0)
+    forward = zip(c[:, :, 0::2].unbind(0), f[:, :, 0::2].unbind(0), strict=True)
+    backward = zip(reversed(c[:, :, 1::2].unbind(0)), reversed(f_back.unbind(0)), strict=True)
+    prev_f, prev_b = c0[:, 0::2], c0[:, 1::2]
+    for (c_f, f_f), (c_b, f_b) in zip(forward, backward, strict=True):
+        prev_f = c_f.addcmul_(f_f, prev_f)
+        prev_b = c_b.addcmul_(f_b, prev_b)
     return c
 
 
 def _cell_scan_parallel(
-    f: torch.Tensor, ig: torch.Tensor, c0: torch.Tensor, lengths: torch.Tensor, D: int, B: int
+    f: torch.Tensor, ig: torch.Tensor, c0: torch.Tensor, lengths: torch.Tensor, D: int
 ) -> torch.Tensor:
     """:func:`_cell_scan` in ``ceil(log2 T)`` rounds of whole-tensor operations (Hillis-Steele).
 
@@ -548,22 +788,21 @@ def _cell_scan_parallel(
     to float rounding (products are grouped differently). Used off the CPU, where a loop of T
     small kernels costs more than these few large ones.
     """
-    LD, H, N = ig.shape
-    T = N // B
-    a = f.reshape(LD, H, T, B).clone()  # (L*D, H, T, B): the factor of each step's map
-    b = ig.reshape(LD, H, T, B).clone()  # its offset
+    T = ig.shape[0]
+    a = f.clone()  # (T, B, L*D, H): the factor of each step's map
+    b = ig  # its offset (ig is overwritten, as in the loop)
     if D == 2:  # backward directions: padded steps are identity maps, then reverse time
         steps = torch.arange(T, device=ig.device).unsqueeze(1)  # (T, 1)
-        pad = steps >= lengths.to(ig.device).unsqueeze(0)  # (T, B)
-        a[1::2] = a[1::2].masked_fill(pad, 1.0).flip(2)
-        b[1::2] = b[1::2].masked_fill(pad, 0.0).flip(2)
-    b[:, :, 0] += a[:, :, 0] * c0.transpose(1, 2)  # fold c0 into the first map: (L*D, H, B)
+        pad = (steps >= lengths.to(ig.device).unsqueeze(0))[:, :, None, None]  # (T, B, 1, 1)
+        a[:, :, 1::2] = a[:, :, 1::2].masked_fill(pad, 1.0).flip(0)
+        b[:, :, 1::2] = b[:, :, 1::2].masked_fill(pad, 0.0).flip(0)
+    b[0] += a[0] * c0.transpose(0, 1)  # fold c0 into the first map: (B, L*D, H)
     k = 1
     while k < T:
-        b[:, :, k:] = torch.addcmul(b[:, :, k:], a[:, :, k:], b[:, :, :-k])  # new from old
+        b[k:] = torch.addcmul(b[k:], a[k:], b[:-k])  # new from old
         if 2 * k < T:
-            a[:, :, k:] = a[:, :, k:] * a[:, :, :-k]
+            a[k:] = a[k:] * a[:-k]
         k *= 2
     if D == 2:
-        b[1::2] = b[1::2].flip(2)
-    return b.view(LD, H, N)
+        b[:, :, 1::2] = b[:, :, 1::2].flip(0)
+    return b

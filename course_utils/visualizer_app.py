@@ -230,20 +230,8 @@ class VisualizerApp(widgets.VBox):
 
         model = self.models["token_lstm"]
         tokens = encoded.tokens(0)
-        inspector = inspect(model, encoded.last_hidden_state, encoded.attention_mask)
-        stale = set()  # views whose image still lacks the tokens: redrawn when first picked
-        for name, kind in inspector.kinds.items():
-            if kind == "lstm":
-                shown = name == inspector.picker.value
-                _label_steps_with_tokens(inspector.views[name], tokens, redraw=shown)
-                stale |= set() if shown else {name}
-
-        def picked(change: dict) -> None:
-            if change["new"] in stale:
-                stale.discard(change["new"])
-                inspector.views[change["new"]].redraw()
-
-        inspector.picker.observe(picked, names="value")
+        # the state views write each step's token under the grid's input arrows
+        inspector = inspect(model, encoded.last_hidden_state, encoded.attention_mask, tokens=tokens)
         probs = torch.softmax(inspector.output, dim=-1)[0]
         label = int(probs.argmax())
         listed = " ".join(f"<code>{k}:{t}</code>" for k, t in enumerate(tokens))
@@ -320,44 +308,6 @@ def _guide(tab: str) -> widgets.HTML:
     return widgets.HTML(
         "<br>".join(GUIDES[tab]), layout=widgets.Layout(max_width="100%", margin="2px 0 4px 0")
     )
-
-
-def _label_steps_with_tokens(view, tokens: list[str], *, redraw: bool = True) -> None:
-    """Write the token read at each step under the input arrows of a state view's grid.
-
-    The grid (bottom left) shows a window of about 10 steps; its tick labels are the steps. After
-    every redraw the window's tokens are written where the input x enters, one per step.
-    """
-    draw = view._draw
-    written: list = []
-
-    def labelled(fig, **values):
-        draw(fig, **values)
-        ax = fig.axes[0]  # the state-flow grid
-        for text in written:
-            if text.axes is ax:
-                text.remove()
-        written.clear()
-        t0 = int(ax.xaxis.get_major_formatter()(0, None))  # the window's first step
-        width = round(ax.get_xlim()[1] + 0.4)  # the grid spans x = -0.6 .. width - 0.4
-        for k in range(width):
-            if 0 <= t0 + k < len(tokens):
-                token = tokens[t0 + k]
-                written.append(
-                    ax.text(
-                        k,
-                        -0.93,
-                        token if len(token) <= 8 else token[:7] + "…",
-                        ha="center",
-                        va="center",
-                        fontsize=7,
-                        color="#333333",
-                    )
-                )
-
-    view._draw = labelled
-    if redraw:
-        view.redraw()
 
 
 def _note(html: str) -> widgets.HTML:

@@ -11,14 +11,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from course_utils.alignment_plots import (
+    DecoderStepView,
     decoder_step_explorer,
-    draw_decoder_step,
     plot_alignment,
     plot_alignments,
     trim_alignment,
 )
 from course_utils.style import DPI, HIDPI_SCALE, CourseFigure, course_style, figure_to_png
 from course_utils.widgets import FigureExplorer
+from tests.view_tools import assert_fresh_build_matches
 
 
 def anti_diagonal(n: int) -> torch.Tensor:
@@ -43,8 +44,8 @@ def test_plot_alignment_labels_trims_and_marks_expected():
     w[:4, :5] = anti_diagonal(5)[:4]
     fig = plot_alignment(
         w,
-        source_labels=list("abcdefgh"),
-        target_labels=list("ABCDEF"),
+        tokens=list("abcdefgh"),
+        query_tokens=list("ABCDEF"),
         source_length=5,
         target_length=4,
         expected=[4, 3, 2, 1],
@@ -64,8 +65,8 @@ def test_plot_alignment_on_given_axes_and_label_errors():
     fig = CourseFigure()
     ax = fig.add_subplot()
     assert plot_alignment(anti_diagonal(3), ax=ax) is fig
-    with pytest.raises(ValueError, match="source_labels has 2 labels for 3 steps"):
-        plot_alignment(anti_diagonal(3), source_labels=["a", "b"])
+    with pytest.raises(ValueError, match="tokens has 2 labels for 3 steps"):
+        plot_alignment(anti_diagonal(3), tokens=["a", "b"])
 
 
 def test_plot_alignments_share_one_colour_scale():
@@ -81,33 +82,36 @@ def test_plot_alignments_share_one_colour_scale():
         plot_alignments([a, torch.rand(3, 4)])
 
 
-def test_draw_decoder_step_highlights_the_step():
+def _view_on(fig, attention, **kwargs) -> DecoderStepView:
+    view = DecoderStepView(attention, **kwargs)
+    view.build(fig)
+    return view
+
+
+def test_decoder_step_view_highlights_the_step():
     fig = CourseFigure()
     w = anti_diagonal(5).numpy()
-    draw_decoder_step(
-        fig,
-        w,
-        1,
-        source_labels=list("vwxyz"),
-        target_labels=list("yxwvu"),
-        expected=[4, 3, 2, 1, 0],
+    view = _view_on(
+        fig, w, tokens=list("vwxyz"), query_tokens=list("yxwvu"), expected=[4, 3, 2, 1, 0]
     )
+    view.update(fig, step=1)
     ax_matrix, ax_bars = fig.axes
     box = [p for p in ax_matrix.patches if isinstance(p, Rectangle)][0]
     assert box.get_y() == pytest.approx(0.5)  # row 1 boxed
     heights = [p.get_height() for p in ax_bars.patches[:5]]
     np.testing.assert_allclose(heights, w[1])
-    assert "decoder step 1" in ax_bars.get_title() and "source step 3" in ax_bars.get_title()
+    assert "decoder step 1: emits x" in ax_bars.get_title()
+    assert "source step 3" in ax_bars.get_title()
     with pytest.raises(ValueError, match=r"step must lie in \[0, 4\], got 5"):
-        draw_decoder_step(CourseFigure(), w, 5)
+        view.update(fig, step=5)
 
 
 def test_explorer_steps_and_examples():
     att = torch.stack([anti_diagonal(4), torch.eye(4)])  # (B, T, S)
     ex = decoder_step_explorer(
         att,
-        source_labels=[[1, 2, 3, 4], [5, 6, 7, 8]],
-        target_labels=[[4, 3, 2, 1], [5, 6, 7, 8]],
+        tokens=[[1, 2, 3, 4], [5, 6, 7, 8]],
+        query_tokens=[[4, 3, 2, 1], [5, 6, 7, 8]],
         expected=[3, 2, 1, 0],
     )
     assert isinstance(ex, FigureExplorer)
@@ -129,24 +133,19 @@ def _png_pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
-def test_draw_decoder_step_updates_in_place_and_cached_background_is_pixel_exact():
+def test_decoder_step_view_updates_in_place_and_cached_background_is_pixel_exact():
     torch.manual_seed(0)
     att = torch.softmax(3 * torch.randn(2, 5, 12), dim=-1).numpy()
     src = [[f"s{b}{j}" for j in range(12)] for b in range(2)]
-    kwargs = {"target_labels": list("abcde"), "expected": [4, 3, 2, 1, 0]}
+    kwargs = {"tokens": src, "query_tokens": list("abcde"), "expected": [4, 3, 2, 1, 0]}
 
     def render(cache: bool, views) -> list[np.ndarray]:
         fig, out = CourseFigure(figsize=(8.5, 3.2), layout="none"), []
+        with course_style():
+            view = _view_on(fig, att, cache_background=cache, **kwargs)
         for example, step in views:
             with course_style():
-                draw_decoder_step(
-                    fig,
-                    att[example],
-                    step,
-                    source_labels=src[example],
-                    cache_background=cache,
-                    **kwargs,
-                )
+                view.update(fig, step=step, example=example)
             out.append(_png_pixels(figure_to_png(fig, DPI * HIDPI_SCALE)))  # as explorers render
         return fig, out
 
@@ -163,10 +162,20 @@ def test_draw_decoder_step_updates_in_place_and_cached_background_is_pixel_exact
 
 
 def test_explorer_accepts_one_alignment_and_shared_labels():
-    ex = decoder_step_explorer(anti_diagonal(3), source_labels=["a", "b", "c"], step=2)
+    ex = decoder_step_explorer(anti_diagonal(3), tokens=["a", "b", "c"], step=2)
     assert set(ex.controls) == {"step"}
     assert "decoder step 2" in ex.figure.axes[1].get_title()
     with pytest.raises(ValueError, match="got labels for 1 examples, attention has 2"):
-        decoder_step_explorer(torch.rand(2, 3, 3), source_labels=[["a", "b", "c"]])
+        decoder_step_explorer(torch.rand(2, 3, 3), tokens=[["a", "b", "c"]])
     with pytest.raises(ValueError, match=r"expected attention of shape \(batch, target_len"):
         decoder_step_explorer(torch.rand(3))
+
+
+def test_decoder_step_explorer_is_a_view_that_a_fresh_build_redraws_alike():
+    att = torch.stack([anti_diagonal(4), torch.eye(4)])  # (B, T, S)
+    ex = decoder_step_explorer(att, tokens=list("abcd"), query_tokens=list("dcba"))
+    ex.controls["step"].value = 2
+    ex.controls["example"].value = 1
+    assert isinstance(ex.view, DecoderStepView) and ex.error.value == ""
+    assert "decoder step 2: emits b" in ex.figure.axes[1].get_title()
+    assert_fresh_build_matches(ex)

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from course_utils.attention_plots import (
     RELEVANT_COLOR,
+    AttentionBarsView,
     attention_explorer,
     plot_attention_bars,
     plot_attention_weights,
@@ -22,6 +23,7 @@ from course_utils.attention_plots import (
 from course_utils.masks import lengths_to_mask, masked_softmax
 from course_utils.plots import shared_norm
 from course_utils.style import STYLE
+from tests.view_tools import assert_fresh_build_matches
 
 
 @pytest.fixture
@@ -47,7 +49,12 @@ def test_attention_weights_plot_has_labels_scale_and_marks(batch):
     weights, lengths, positions = batch
     norm = shared_norm([weights], vmin=0.0)
     fig = plot_attention_weights(
-        weights, lengths=lengths, positions=positions, norm=norm, labels=["a", "b", "c"]
+        weights,
+        lengths=lengths,
+        positions=positions,
+        norm=norm,
+        tokens=list("uvwxyz"),
+        row_labels=["a", "b", "c"],
     )
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
@@ -56,8 +63,11 @@ def test_attention_weights_plot_has_labels_scale_and_marks(batch):
     assert image.norm is norm
     assert ax.get_xlabel() == "input step"
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list("uvwxyz")  # tokens: the steps
     marks = ax.collections[0].get_offsets()
     assert len(marks) == 6
+    with pytest.raises(ValueError, match="got 2 tokens for 6 steps"):
+        plot_attention_weights(weights, lengths=lengths, tokens=["a", "b"])
 
 
 def test_attention_weights_plot_can_show_the_padding(batch):
@@ -172,3 +182,13 @@ def test_bar_panel_ticks_reach_the_tallest_bar():
     ax = fig.axes[0]
     ticks = [t for t in ax.get_yticks() if 0 <= t <= 0.5]
     assert len(ticks) >= 3 and max(ticks) >= 0.4
+
+
+def test_attention_explorer_is_a_view_that_a_fresh_build_redraws_alike(batch):
+    weights, lengths, positions = batch
+    ex = attention_explorer(
+        {"a": weights, "b": weights.flip(1)}, lengths=lengths, positions=positions, inputs=weights
+    )
+    ex.controls["example"].value = 2
+    assert isinstance(ex.view, AttentionBarsView) and ex.error.value == ""
+    assert_fresh_build_matches(ex)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.capture import attention_modules, capture_attention
+from course_utils.capture import attention_modules, capture_attention, expose_attention
 
 
 def hand_attention(
@@ -87,11 +87,11 @@ def test_weights_match_hand_computation_and_outputs_unchanged(batch_first, mask_
         assert w.shape == expected_w.shape
         torch.testing.assert_close(w, expected_w)
     hand = hand_attention(mha, x_bf, x_bf, attn_mask=attn_mask, key_padding_mask=kpm)
-    got = cap["MultiheadAttention"]
+    got = cap[""].weights
     assert got.shape == (3, 2, 6, 6)
     torch.testing.assert_close(got, hand.detach(), atol=1e-6, rtol=1e-5)
     if kpm is not None:
-        assert torch.equal(cap.call("MultiheadAttention").key_padding_mask, kpm)
+        assert torch.equal(cap[""].key_padding_mask, kpm)
         assert got[kpm[:, None, None, :].expand_as(got)].abs().max() == 0
 
 
@@ -103,7 +103,7 @@ def test_positional_need_weights_and_unbatched_input():
         out, w = mha(x, x, x, None, False)  # need_weights=False passed positionally
     assert w is None and out.shape == (5, 8)
     hand = hand_attention(mha, x.unsqueeze(0), x.unsqueeze(0))
-    torch.testing.assert_close(cap["MultiheadAttention"], hand.detach())
+    torch.testing.assert_close(cap[""].weights, hand.detach())
 
 
 def test_transformer_encoder_layer_fast_path_is_disabled_and_weights_are_right():
@@ -122,7 +122,7 @@ def test_transformer_encoder_layer_fast_path_is_disabled_and_weights_are_right()
     torch.testing.assert_close(out[~kpm], plain[~kpm], atol=1e-5, rtol=1e-5)
     # norm_first=False: self_attn reads src itself, so the weights can be computed by hand from src.
     hand = hand_attention(layer.self_attn, src, src, key_padding_mask=kpm)
-    torch.testing.assert_close(cap["self_attn"], hand, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(cap["self_attn"].weights, hand, atol=1e-6, rtol=1e-5)
 
 
 def test_nested_models_decoder_cross_attention_and_names():
@@ -153,8 +153,8 @@ def test_nested_models_decoder_cross_attention_and_names():
         "blocks.1.self_attn",
         "blocks.1.multihead_attn",
     ]
-    assert cap["blocks.0.self_attn"].shape == (2, 2, 4, 4)
-    assert cap["blocks.0.multihead_attn"].shape == (
+    assert cap["blocks.0.self_attn"].weights.shape == (2, 2, 4, 4)
+    assert cap["blocks.0.multihead_attn"].weights.shape == (
         2,
         2,
         4,
@@ -170,7 +170,7 @@ def test_separate_key_value_dims():
     _, expected = mha(q, k, v, average_attn_weights=False)
     with capture_attention(mha) as cap:
         mha(q, k, v, need_weights=False)
-    torch.testing.assert_close(cap["MultiheadAttention"], expected.detach())
+    torch.testing.assert_close(cap[""].weights, expected.detach())
 
 
 def test_repeated_calls_and_only_filter():
@@ -182,11 +182,14 @@ def test_repeated_calls_and_only_filter():
         model["b"](x, x, x)
         model["b"](x[:2], x[:2], x[:2])
     assert cap.names == ["b"] and len(cap) == 2
-    assert [c.weights.shape[-1] for c in cap.calls_of("b")] == [3, 2]
-    assert cap["b"].shape == (1, 2, 2, 2)  # the last call
-    with pytest.raises(KeyError, match="modules called: \\['b'\\]"):
+    assert [c.weights.shape[-1] for c in cap.calls("b")] == [3, 2]
+    assert cap["b"].weights.shape == (1, 2, 2, 2)  # the last call
+    assert cap[0].call == 0 and cap[1].call == 1 and cap[-1] is cap["b"]
+    with pytest.raises(KeyError, match="modules called: 'b'"):
         cap["a"]
-    with pytest.raises(ValueError, match="not attention modules"):
+    with pytest.raises(IndexError, match="call 2 of 2"):
+        cap[2]
+    with pytest.raises(ValueError, match="are not attention modules"):
         with capture_attention(model, only=["c"]):
             pass
 
@@ -199,7 +202,7 @@ def test_gradients_still_flow_and_returned_average_keeps_grad():
         out, w = mha(x, x, x)
         (out.sum() + w.sum()).backward()
     assert x.grad is not None and w.requires_grad
-    assert not cap["MultiheadAttention"].requires_grad  # stored weights are detached
+    assert not cap[""].weights.requires_grad  # stored weights are detached
 
 
 def test_everything_is_restored_even_after_an_error():
@@ -229,11 +232,11 @@ def test_nested_captures_both_record():
         out, w = mha(x, x, x, need_weights=False)
     assert w is None
     torch.testing.assert_close(out, expected_out)
-    torch.testing.assert_close(outer["MultiheadAttention"], inner["MultiheadAttention"])
+    torch.testing.assert_close(outer[""].weights, inner[""].weights)
 
 
 def test_clear_error_without_attention_modules():
-    with pytest.raises(ValueError, match="no nn.MultiheadAttention found in LSTM"):
+    with pytest.raises(ValueError, match="no attention module found in LSTM"):
         with capture_attention(nn.LSTM(3, 4)):
             pass
     with pytest.raises(TypeError, match="expects an nn.Module"):
@@ -252,9 +255,9 @@ def test_is_causal_hint_with_a_causal_mask():
             out = layer(src, src_mask=mask, is_causal=True)
     torch.testing.assert_close(out, plain, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(
-        cap["self_attn"], hand_attention(layer.self_attn, src, src, attn_mask=mask)
+        cap["self_attn"].weights, hand_attention(layer.self_attn, src, src, attn_mask=mask)
     )
-    assert cap["self_attn"].triu(diagonal=1).abs().max() == 0
+    assert cap["self_attn"].weights.triu(diagonal=1).abs().max() == 0
 
 
 @pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")
@@ -282,7 +285,8 @@ def test_padded_transformer_encoder_returns_what_it_returns_without_capture(
     torch.testing.assert_close(plain[kpm], pad_value.expand(int(kpm.sum()), 16))
     torch.testing.assert_close(out, plain, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(
-        cap["layers.0.self_attn"], hand_attention(layer.self_attn, src, src, key_padding_mask=kpm)
+        cap["layers.0.self_attn"].weights,
+        hand_attention(layer.self_attn, src, src, key_padding_mask=kpm),
     )
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in enc.modules())
     with torch.enable_grad():  # with gradients PyTorch takes the slow path: nothing to restore
@@ -300,3 +304,56 @@ def test_only_matching_nothing_says_so_and_lists_the_modules():
     with pytest.raises(ValueError, match="matched none"):
         with capture_attention(enc, only=[]):
             pass
+
+
+class _HandWritten(nn.Module):
+    """A hand-written additive attention that exposes its weights (one query per call)."""
+
+    exposes_attention = True
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(2 * size, 1)
+
+    def forward(self, query, keys, mask=None):
+        q = query.unsqueeze(1).expand_as(keys)
+        scores = self.score(torch.cat([q, keys], dim=-1)).squeeze(-1)  # (B, S)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        expose_attention(self, weights, mask=mask)
+        return (weights.unsqueeze(-1) * keys).sum(1), weights
+
+
+def test_hand_written_attention_is_recorded_per_call_and_joined_as_steps_by_source():
+    torch.manual_seed(0)
+    model = nn.ModuleDict({"attn": _HandWritten(4)})
+    keys, mask = torch.randn(3, 6, 4), torch.ones(3, 6, dtype=torch.bool)
+    mask[1, 4:] = False
+    queries = torch.randn(5, 3, 4)
+    expected = [model["attn"](q, keys, mask)[1] for q in queries]  # nothing records: free
+    with capture_attention(model) as cap:
+        got = [model["attn"](q, keys, mask)[1] for q in queries]
+    assert [c.call for c in cap.calls("attn")] == [0, 1, 2, 3, 4]
+    for e, g, c in zip(expected, got, cap.calls("attn"), strict=True):
+        assert torch.equal(e, g)
+        assert c.weights.shape == (3, 1, 1, 6) and torch.equal(c.weights[:, 0, 0], e)
+        assert torch.equal(c.key_padding_mask, ~mask)
+    joined, how = cap.joined("attn")
+    assert joined.weights.shape == (3, 1, 5, 6) and joined.steps == 5
+    assert torch.equal(joined.weights[:, 0], torch.stack(expected, dim=1))
+    assert "assembled from 5 calls" in how
+    assert cap.joined("attn")[0].weights[1, 0, :, 4:].abs().max() == 0  # padding: weight 0
+    from course_utils import capture
+
+    assert capture._LISTENERS == {}  # nothing left listening after the block
+
+
+def test_calls_that_do_not_continue_each_other_are_not_joined():
+    torch.manual_seed(0)
+    model = _HandWritten(4)
+    with capture_attention(model) as cap:
+        model(torch.randn(2, 4), torch.randn(2, 6, 4))
+        model(torch.randn(2, 4), torch.randn(2, 3, 4))  # another source length
+    record, how = cap.joined("")
+    assert record is cap[""] and "do not continue" in how

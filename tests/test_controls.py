@@ -32,7 +32,7 @@ def test_uniform_attention_copy_and_head_ablation_of_multihead_attention():
         uniform = with_uniform_attention(model)
         with capture_attention(uniform) as cap:
             uniform(x, pad)
-    w = cap["attention"]  # (B, H, T, T)
+    w = cap["attention"].weights  # (B, H, T, T)
     torch.testing.assert_close(w[0], torch.full((2, 5, 5), 0.2))
     torch.testing.assert_close(w[1, :, :, :3], torch.full((2, 5, 3), 1 / 3))
     with torch.no_grad():
@@ -108,7 +108,7 @@ def test_freeze_uniform_attention_stays_uniform_through_training():
     assert not torch.equal(model.lstm.weight_ih_l0, before)  # the rest of the model learned
     with torch.no_grad(), capture_attention(model) as cap:
         model(x[:3], pad[:3])
-    w = cap["attention"]  # (B, H, T, T)
+    w = cap["attention"].weights  # (B, H, T, T)
     real = (~pad[:3]).float()
     expected = (real / real.sum(dim=1, keepdim=True))[:, None, None, :].expand_as(w)
     torch.testing.assert_close(w, expected)

@@ -7,8 +7,9 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from course_utils.head_plots import crop, head_explorer, plot_head, plot_heads
+from course_utils.head_plots import HeadView, crop, head_explorer, plot_head, plot_heads
 from course_utils.style import new_figure
+from tests.view_tools import assert_fresh_build_matches
 
 
 def _weights(*shape, seed=0):
@@ -113,3 +114,13 @@ def test_head_explorer_static_view_controls_and_padding():
     assert heat.get_xlim() == (-0.5, 5.5)
     assert [t.get_text() for t in heat.get_xticklabels()] == list("abcdef")
     assert sum(p.get_visible() for p in bars.patches) == 6
+
+
+def test_head_explorer_is_a_view_that_a_fresh_build_redraws_alike():
+    """The explorer drives a HeadView: built once and updated in place, it shows what a view
+    built anew for the same values shows, to the pixel."""
+    ex = head_explorer(_weights(3, 2, 6, 6), lengths=[6, 3, 4], tokens=[list("abcdef")] * 3)
+    for name, value in (("query", 4), ("example", 1), ("head", 1), ("example", 2)):
+        ex.controls[name].value = value
+    assert isinstance(ex.view, HeadView) and ex.error.value == ""
+    assert_fresh_build_matches(ex)

@@ -97,17 +97,17 @@ def test_nested_time_major_bidirectional_lstm_and_attention_without_weights():
         expected = model(x)
     model.train()
     ins = inspect(model, x)
-    assert set(ins.views) == {"enc.rnn", "att"}
-    assert ins.kinds == {"enc.rnn": "lstm", "att": "attention"}
+    assert set(ins.views) == {"enc.rnn", "enc.rnn (patterns)", "att"}
+    assert ins.kinds == {"enc.rnn": "lstm", "enc.rnn (patterns)": "pattern", "att": "attention"}
     assert model.training and model.enc["rnn"].training  # its mode is given back
     torch.testing.assert_close(ins.output, expected)  # the model ran as without inspect (eval)
-    trace = ins.traces["enc.rnn"]
+    trace = ins.records["enc.rnn"]
     assert trace.h.shape == (2, 2, 3, 9, 6)  # (layers, directions, batch, steps, units)
     # the views see the real per-step states: the trace rebuilds the module's own output
     with torch.no_grad():
         out, _ = model.enc["rnn"].eval()(model.embed(x))
     torch.testing.assert_close(trace.output(), out.transpose(0, 1))
-    weights = ins.attentions["att"]
+    weights = ins.records["att"].weights
     assert weights.shape == (3, 3, 9, 9)
     torch.testing.assert_close(weights.sum(-1), torch.ones(3, 3, 9))
     # state view: layer and direction sliders are real (2 layers, 2 directions), not hidden
@@ -121,10 +121,10 @@ def test_packed_batch_first_lstm_keeps_each_sequence_length():
     model = Packed()
     x, lengths = torch.randn(4, 7, 3), torch.tensor([7, 2, 5, 3])
     ins = inspect(model, x, lengths)
-    assert list(ins.views) == ["lstm"]
-    assert ins.traces["lstm"].lengths.tolist() == [7, 2, 5, 3]
+    assert list(ins.views) == ["lstm", "lstm (patterns)"]
+    assert ins.records["lstm"].lengths.tolist() == [7, 2, 5, 3]
     reference = trace_lstm(model.lstm, x[1:2, :2])  # example 1 alone, without padding
-    torch.testing.assert_close(ins.traces["lstm"].h[0, 0, 1, :2], reference.h[0, 0, 0])
+    torch.testing.assert_close(ins.records["lstm"].h[0, 0, 1, :2], reference.h[0, 0, 0])
     view = ins.views["lstm"]
     # one layer, one direction: those sliders would do nothing and are hidden
     assert view.controls["layer"].layout.display == "none"
@@ -139,13 +139,17 @@ def test_attention_used_three_ways_gives_per_head_weights_and_the_callers_their_
     mask = torch.tensor([[False] * 6, [False] * 4 + [True] * 2])
     ins = inspect(model, x, mask)
     assert set(ins.views) == {"averaged", "per_head", "silent"}
-    assert [ins.attentions[k].shape[1] for k in ("averaged", "per_head", "silent")] == [2, 4, 2]
+    assert [ins.records[k].weights.shape[1] for k in ("averaged", "per_head", "silent")] == [
+        2,
+        4,
+        2,
+    ]
     w, w4 = model.returned
     assert w.shape == (2, 6, 6) and w4.shape == (2, 4, 6, 6)  # callers got what they asked for
     # the per-head record agrees with what the module itself returned (averaged by PyTorch)
-    torch.testing.assert_close(ins.attentions["averaged"].mean(1), w)
-    torch.testing.assert_close(ins.attentions["per_head"], w4)
-    assert float(ins.attentions["averaged"][1, :, :, 4:].abs().max()) == 0.0  # padding masked
+    torch.testing.assert_close(ins.records["averaged"].weights.mean(1), w)
+    torch.testing.assert_close(ins.records["per_head"].weights, w4)
+    assert float(ins.records["averaged"].weights[1, :, :, 4:].abs().max()) == 0.0  # padding masked
     _views_render_and_every_control_changes_the_figure(ins)
 
 
@@ -155,7 +159,7 @@ def test_transformer_encoder_and_a_bare_attention_module():
     encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
     ins = inspect(encoder, torch.randn(2, 5, 12), tokens=list("abcde"))
     assert set(ins.views) == {"layers.0.self_attn", "layers.1.self_attn"}
-    assert ins.attentions["layers.1.self_attn"].shape == (2, 4, 5, 5)
+    assert ins.records["layers.1.self_attn"].weights.shape == (2, 4, 5, 5)
     _views_render_and_every_control_changes_the_figure(ins)
     bare = nn.MultiheadAttention(6, 2).eval()
     q = torch.randn(4, 1, 6)
@@ -196,9 +200,9 @@ def test_tiny_random_bert_attention_by_layer_and_head_matches_output_attentions(
     mask = torch.tensor([[1] * 7, [1] * 5 + [0] * 2])
     previous = bert.config._attn_implementation
     ins = inspect(bert, ids, attention_mask=mask, tokens=[f"t{k}" for k in range(7)])
-    assert list(ins.views) == [""] and ins.kinds[""] == "bert"
+    assert list(ins.views) == [""] and ins.kinds[""] == "transformer"
     assert bert.config._attn_implementation == previous  # switched back after the run
-    weights = ins.attentions[""]
+    weights = ins.records[""].weights
     assert weights.shape == (2, 2, 4, 7, 7)  # (N, layers, heads, T, T)
     bert.set_attn_implementation("eager")
     with torch.no_grad():
@@ -221,10 +225,10 @@ def test_bert_inside_a_model_with_a_tokenizer_and_long_inputs_get_a_window():
 
     ids = torch.randint(5, 40, (1, 512))
     ins = inspect(model, ids, torch.ones(1, 512, dtype=torch.long), tokenizer=Tok())
-    assert ins.kinds == {"bert": "bert", "lstm": "lstm"}
+    assert ins.kinds == {"lstm": "lstm", "lstm (patterns)": "pattern", "bert": "transformer"}
     assert "512 tokens: tokens 0-63 shown" in ins.notes["bert"]
     assert "T = 512 steps: steps 0-63 shown" in ins.notes["lstm"]
-    assert ins.attentions["bert"].shape[-1] == 512 and ins.traces["lstm"].seq_len == 512
+    assert ins.records["bert"].weights.shape[-1] == 512 and ins.records["lstm"].seq_len == 512
     assert "hide_special" in ins.views["bert"].controls
     for view in ins.views.values():
         view.redraw_cpu_seconds.clear()
@@ -243,9 +247,9 @@ def test_long_lstm_input_window_start_and_a_2000_step_attention():
     view = ins.views["enc.rnn"]
     assert view.controls["step"].max == 39
     # the window's step 0 is the whole trace's step 1000 (the recorded data stay whole)
-    assert ins.traces["enc.rnn"].seq_len == 2000
+    assert ins.records["enc.rnn"].seq_len == 2000
     shown = view.figure.axes[1].lines[0].get_ydata()  # h of layer 1, unit 0, over the window
-    expected = ins.traces["enc.rnn"].h[1, 0, 0, 1000:1040, 0].numpy()
+    expected = ins.records["enc.rnn"].h[1, 0, 0, 1000:1040, 0].numpy()
     np.testing.assert_allclose(shown, expected, rtol=1e-6)
     _views_render_and_every_control_changes_the_figure(ins)
 
@@ -264,12 +268,13 @@ def test_inspector_widget_static_view_summary_and_save(tmp_path):
 
 
 def test_nothing_to_inspect_names_what_was_looked_for_and_what_the_model_holds():
-    model = nn.Sequential(nn.Linear(3, 4), nn.GRU(4, 4), nn.Linear(4, 1))
+    model = nn.Sequential(nn.Linear(3, 4), nn.RNN(4, 4), nn.Linear(4, 1))
     with pytest.raises(NothingToInspectError) as err:
         inspect(model, torch.randn(2, 3))
     message = str(err.value)
     assert "nn.LSTM" in message and "nn.MultiheadAttention" in message and "BERT" in message
-    assert "Linear x2" in message and "GRU x1" in message
+    assert "expose_attention" in message  # how to make hand-written attention visible
+    assert "Linear x2" in message and "RNN x1" in message
     with pytest.raises(TypeError, match="nn.Module"):
         inspect(lambda x: x, torch.randn(2))
 
@@ -285,7 +290,7 @@ def test_a_component_that_the_forward_pass_never_calls_is_left_out():
             return self.lstm(x)[0]
 
     ins = inspect(Unused(), torch.randn(4, 1, 3))
-    assert list(ins.views) == ["lstm"]
+    assert list(ins.views) == ["lstm", "lstm (patterns)"]
 
     class Skips(nn.Module):
         def __init__(self) -> None:
@@ -309,7 +314,7 @@ def test_state_view_redraw_is_cheap_on_long_inputs():
 
 
 @pytest.mark.filterwarnings("ignore:LSTM with projections")
-def test_an_lstm_with_proj_size_is_named_not_traced_and_the_rest_still_shown():
+def test_an_lstm_with_proj_size_is_traced_with_its_projected_h_and_its_cells():
     class Mixed(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -319,8 +324,25 @@ def test_an_lstm_with_proj_size_is_named_not_traced_and_the_rest_still_shown():
         def forward(self, x):
             return self.plain(self.projected(x)[0])[0]
 
-    ins = inspect(Mixed(), torch.randn(5, 1, 3))
-    assert list(ins.views) == ["plain"]
-    assert "projected not shown (proj_size > 0" in ins.notes["plain"]
-    with pytest.raises(NothingToInspectError, match="proj_size > 0"):
-        inspect(nn.LSTM(3, 6, proj_size=2), torch.randn(5, 1, 3))
+    x = torch.randn(5, 1, 3)
+    ins = inspect(Mixed(), x)
+    assert {"projected", "plain"} <= set(ins.views)
+    trace = ins.records["projected"]
+    assert trace.h.shape[-1] == 2 and trace.c.shape[-1] == 6 and trace.proj_size == 2
+    _views_render_and_every_control_changes_the_figure(ins)
+
+
+def test_an_lstm_applied_twice_to_unrelated_inputs_gets_one_view_per_call():
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(3, 4, batch_first=True)
+
+        def forward(self, a, b):
+            return self.lstm(a)[0][:, -1] + self.lstm(b)[0][:, -1]
+
+    a, b = torch.randn(2, 5, 3), torch.randn(2, 7, 3)
+    ins = inspect(Twice(), a, b)
+    assert ins.kinds["lstm (call 0)"] == "lstm" and ins.kinds["lstm (call 1)"] == "lstm"
+    assert ins.records["lstm (call 0)"].seq_len == 5 and ins.records["lstm (call 1)"].seq_len == 7
+    assert "call 1 of 2" in ins.notes["lstm (call 1)"]

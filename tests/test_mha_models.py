@@ -49,7 +49,7 @@ def test_lm_reads_the_future_only_without_causal_mask(causal):
     changed[:, 5:] = (changed[:, 5:] + 1) % 11
     with torch.no_grad(), capture_attention(model) as cap:
         moved = (model(tokens)[:, :5] - model(changed)[:, :5]).abs().max().item()
-    share = future_attention(cap["attention"])
+    share = future_attention(cap["attention"].weights)
     if causal:
         assert moved < 1e-6 and torch.all(share == 0)
     else:

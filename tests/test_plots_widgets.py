@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import ipywidgets as widgets
 import numpy as np
@@ -201,7 +202,7 @@ def test_explorer_saves_png_and_svg(tmp_path):
     ex.save(str(tmp_path / "v.svg"))
     assert (tmp_path / "v.png").read_bytes().startswith(PNG_MAGIC)
     assert b"<svg" in (tmp_path / "v.svg").read_bytes()[:400]
-    with pytest.raises(ValueError, match=".png, .svg"):
+    with pytest.raises(ValueError, match=".html, .png, .svg"):
         ex.save(str(tmp_path / "v.gif"))
 
 
@@ -236,3 +237,83 @@ def test_explorer_sliders_send_their_value_when_let_go():
     )
     # a drag would otherwise queue one redraw per step it passes
     assert not ex.controls["k"].continuous_update and not ex.controls["s"].continuous_update
+
+
+def _paged(ex):
+    """``ex`` as a page that has just shown it sees it: the messages the kernel sends it."""
+    sent = []
+    ex.image.send = lambda msg, buffers=None: sent.append((msg, buffers))
+    ex._on_page_msg(ex.image, {"type": "ready", "keys": []}, [])
+    return sent
+
+
+def test_explorer_sends_each_frame_once_and_renders_the_neighbours_ahead():
+    ex = FigureExplorer(
+        lambda fig, k, label, on: fig.add_subplot().set_title(f"{label} {k} {on}"),
+        {
+            "k": widgets.IntSlider(value=3, min=1, max=9),
+            "label": widgets.Dropdown(options=["a", "b", "c"], value="a"),
+            "on": widgets.Checkbox(value=False),
+        },
+    )
+    assert ex.image.frame == ex.static_png()  # no page yet: the frame travels as state
+    sent = _paged(ex)
+    assert [m["key"] for m, _ in sent] == [ex._key(ex._state())] == ["[3000000,0,false]"]
+    assert sent[0][1][0] == ex.static_png()
+    assert ex.prefetch_now() == 5  # k 4 and 2, label b and c, on
+    keys = [m["key"] for m, _ in sent if m["type"] == "frame"]
+    assert (
+        "[4000000,0,false]" in keys
+        and "[3000000,2000000,false]" in keys
+        and "[3000000,0,true]" in keys
+    )
+    assert ex.figure.axes[0].get_title() == "a 3 False"  # back at the current values
+    n = len(sent)
+    ex.controls["k"].value = 4  # the page has it: no frame sent, the kernel still redraws
+    assert [m["type"] for m, _ in sent[n:]] == ["pending"]
+    assert ex.figure.axes[0].get_title() == "a 4 False"
+    ex.controls["label"].value = "b"  # not rendered ahead from k=3: sent
+    key = "[4000000,1000000,false]"
+    assert sent[-1][0] == {"type": "frame", "key": key, "current": True, "pending": 0, "now": key}
+    ex.redraw()  # the data changed: the page drops its frames, the current one comes again
+    assert sent[-2][0] == {"type": "clear"} and sent[-1][0]["key"] == key
+
+
+def test_explorer_frame_keys_match_the_browser_rounding():
+    ex = FigureExplorer(
+        lambda fig, f: fig.add_subplot().plot([0, f]),
+        {"f": widgets.FloatSlider(value=0.95, min=0.5, max=0.9995, step=0.005)},
+    )
+    assert ex._key((0.1 + 0.2,)) == ex._key((0.3,)) == "[300000]"  # JS: Math.floor(v * 1e6 + 0.5)
+    _paged(ex)
+    ex.prefetch_now()
+    assert {k for k, _, pre in ex.frames_sent if pre} == {"[955000]", "[945000]"}
+
+
+def test_explorer_saves_one_self_contained_html_file(tmp_path):
+    ex = FigureExplorer(
+        lambda fig, k, label, text: fig.add_subplot().set_title(f"{label} {k} {text}"),
+        {
+            "k": widgets.IntSlider(value=3, min=0, max=9, description="k"),
+            "label": widgets.ToggleButtons(options=["a", "b"], value="b"),
+            "text": widgets.Text(value="typed", description="sentence"),
+        },
+        title="demo",
+    )
+    path = ex.save(tmp_path / "view.html", max_frames=30)
+    page = path.read_text()
+    assert path == tmp_path / "view.html" and page.startswith("<!DOCTYPE html>")
+    assert "http://" not in page and "https://" not in page  # nothing fetched, nothing linked
+    data = json.loads(page.split('id="course-explorer-data">')[1].split("</script>")[0])
+    assert len(data["frames"]) == 20  # 10 k x 2 labels; the text box is fixed
+    fixed = {c["name"]: c["fixed"] for c in data["controls"]}
+    assert fixed == {"k": False, "label": False, "text": True}
+    assert "fixed in this file" in page and "renderFile(" in page
+    assert ex.figure.axes[0].get_title() == "b 3 typed"  # the figure is back at the current view
+    small = json.loads(
+        ex.save(tmp_path / "small.html", max_frames=4)
+        .read_text()
+        .split('id="course-explorer-data">')[1]
+        .split("</script>")[0]
+    )
+    assert len(small["frames"]) == 2  # the toggle only; the slider is fixed

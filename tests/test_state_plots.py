@@ -10,13 +10,16 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from course_utils.gru_tracing import trace_gru
 from course_utils.state_plots import (
+    StateView,
     plot_gates,
     plot_state_flow,
     plot_unit_trajectories,
     state_explorer,
 )
 from course_utils.tracing import trace_lstm
+from tests.view_tools import assert_fresh_build_matches
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,7 @@ def test_errors_name_the_valid_range(packed_trace) -> None:
         plot_state_flow(packed_trace, example=1, step=6)
     with pytest.raises(IndexError, match="example must be in"):
         plot_gates(packed_trace, example=3)
-    with pytest.raises(TypeError, match="expected an LSTMTrace"):
+    with pytest.raises(TypeError, match="expected the trace of a recurrent layer"):
         plot_state_flow(torch.zeros(3))
     with pytest.raises(ValueError, match="what must name some of"):
         plot_gates(packed_trace, what=("q",))
@@ -165,3 +168,94 @@ def test_state_explorer_opens_at_a_step_with_a_fitting_title() -> None:
     assert "Inside the stacked LSTM" in state_explorer(two).children[0].value
     assert "mine" in state_explorer(two, title="mine").children[0].value
     assert state_explorer(two, step=99).controls["step"].value == 11  # clamped to the last step
+
+
+@pytest.fixture(scope="module")
+def gru_trace():
+    torch.manual_seed(0)
+    gru = nn.GRU(3, 4, num_layers=2, batch_first=True).eval()
+    x, lengths = torch.randn(3, 7, 3), torch.tensor([7, 3, 5])
+    return trace_gru(gru, pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+
+
+def test_a_gru_shows_h_alone_in_the_flow_and_its_r_z_n_gates(gru_trace) -> None:
+    ax = plot_state_flow(gru_trace, example=2, unit=3, step=1).axes[0]
+    squares = [c for c in ax.collections if c.get_array() is not None]
+    assert len(squares) == 1  # h only: a GRU keeps no cell state c
+    np.testing.assert_allclose(squares[0].get_array(), gru_trace.h[:, 0, 2, :5, 3].numpy().ravel())
+    quivers = [q for q in ax.collections if type(q).__name__ == "Quiver"]
+    assert [q.N for q in quivers] == [2 * 4, 2 * 5, 5]  # h along, h up, x up: no c arrows
+    assert "no cell state c" in ax.get_title()
+    assert [a.get_title(loc="left") for a in ax.child_axes] == ["h"]  # one colour bar
+    fig = plot_gates(gru_trace, example=1)
+    images = [a.images[0] for a in fig.axes if a.images]
+    assert [a.get_title() for a in fig.axes if a.images] == [
+        "reset gate r (layer 1)",
+        "update gate z (layer 1)",
+        "candidate n (layer 1)",
+    ]
+    assert [(im.norm.vmin, im.norm.vmax) for im in images] == [(0, 1), (0, 1), (-1, 1)]
+    assert all(im.get_array().shape == (4, 3) for im in images)  # padding dropped
+    assert len(plot_unit_trajectories(gru_trace).axes) == 1  # h alone
+
+
+def test_the_state_explorer_shows_a_grus_h_and_gates(gru_trace) -> None:
+    ex = state_explorer(gru_trace, step=2)
+    assert "Inside the stacked GRU" in ex.children[0].value
+    ax_flow, ax_h, ax_gates = ex.figure.axes
+    assert ax_gates.get_title() == "gates r, z in (0, 1), n in (-1, 1)"
+    assert "h (squares)" in ax_flow.get_title()
+    ex.controls["example"].value = 1  # 3 steps, not a window of 7: rebuilt
+    ex.controls["unit"].value = 3
+    ax_flow, ax_h, ax_gates = ex.figure.axes
+    assert ex.error.value == "" and "h=" in ax_h.get_title() and "c=" not in ax_h.get_title()
+    assert len(ax_h.get_lines()) == 2  # h and the step mark
+    lines = ax_gates.get_lines()[:3]  # r, z, n, then the step mark
+    for line, gate in zip(lines, ("r", "z", "n"), strict=True):
+        np.testing.assert_allclose(line.get_ydata(), getattr(gru_trace, gate)[1, 0, 1, :3, 3])
+
+
+def test_a_projected_lstm_shows_c_gates_and_h_cell_per_cell_unit() -> None:
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 6, num_layers=2, proj_size=2, batch_first=True).eval()
+    trace = trace_lstm(lstm, torch.randn(2, 5, 3))
+    ex = state_explorer(trace)
+    assert ex.controls["unit"].max == 5  # the 6 cell units, not the 2 projected ones
+    ex.controls["unit"].value = 5
+    ax_flow, ax_hc, _ = ex.figure.axes
+    assert ex.error.value == "" and "h is projected to 2 units" in ax_flow.get_title()
+    h_cell, c = (line.get_ydata() for line in ax_hc.get_lines()[:2])
+    np.testing.assert_allclose(h_cell, trace.h_cell[1, 0, 0, :, 5], atol=1e-6)
+    np.testing.assert_allclose(c, trace.c[1, 0, 0, :, 5], atol=1e-6)
+    ax = plot_state_flow(trace, unit=5).axes[0]
+    upper = next(col for col in ax.collections if col.get_array() is not None)
+    np.testing.assert_allclose(upper.get_array(), trace.h_cell[:, 0, 0, :, 5].numpy().ravel())
+    assert "h is projected to 2 units" in ax.get_title()
+    fig = plot_gates(trace, what=("h_cell", "h"))
+    assert [a.images[0].get_array().shape for a in fig.axes if a.images] == [(6, 5), (2, 5)]
+
+
+def test_the_explorer_is_a_view_that_a_fresh_build_redraws_alike(packed_trace) -> None:
+    """The explorer drives a StateView: updated in place (rebuilt when the window's shape changes),
+    it shows what a view built anew for the same values shows, to the pixel."""
+    ex = state_explorer(packed_trace)
+    for name, value in (("step", 7), ("unit", 2), ("direction", 1), ("example", 1), ("step", 2)):
+        ex.controls[name].value = value
+    assert isinstance(ex.view, StateView) and ex.error.value == ""
+    assert_fresh_build_matches(ex, StateView(packed_trace, example=1, direction=1, step=2))
+
+
+def test_tokens_label_the_steps_under_the_input_arrows(packed_trace) -> None:
+    words = [[f"w{b}{t}" for t in range(9)] for b in range(3)]
+    ex = state_explorer(packed_trace, tokens=words)
+
+    def written() -> list[str]:
+        return [t.get_text() for t in ex.figure.axes[0].texts if t.get_text().startswith("w")]
+
+    assert written() == words[0]
+    ex.controls["example"].value = 1  # 4 real steps: 4 tokens, the padding's are not shown
+    assert written() == words[1][:4]
+    ax = plot_state_flow(packed_trace, example=2, tokens=words[2][:6]).axes[0]
+    assert [t.get_text() for t in ax.texts if t.get_text().startswith("w")] == words[2][:6]
+    with pytest.raises(ValueError, match="example 0 has 9 steps but 3 tokens"):
+        state_explorer(packed_trace, tokens=["a", "b", "c"])

@@ -102,7 +102,8 @@ def test_the_lstm_grid_names_the_token_at_each_step(app):
     last = [t.get_text() for t in view.figure.axes[0].texts]
     assert "[SEP]" in last and "[CLS]" not in last, last
     inspector = app.states.children[0]
-    inspector.picker.value = list(inspector.views)[1]  # the second LSTM: labelled when picked
+    second = [name for name, kind in inspector.kinds.items() if kind == "lstm"][1]
+    inspector.picker.value = second  # the second LSTM's state view is labelled too
     assert "[CLS]" in [t.get_text() for t in inspector.current.figure.axes[0].texts]
 
 
