@@ -227,7 +227,8 @@ def _state_views(
         labels = [row[t0:t1] for row in labels]
     note = "; ".join(notes)
     states = dataclasses.replace(comp, note=note)
-    pattern = _Component(f"{comp.key} (patterns)", "pattern", comp.record, note)
+    pattern_key = f"{comp.key} (patterns)" if comp.key else "(patterns)"
+    pattern = _Component(pattern_key, "pattern", comp.record, note)
     return [
         (states, state_explorer(trace, tokens=labels)),
         (pattern, pattern_explorer(trace, tokens=labels)),
@@ -321,8 +322,9 @@ class Inspector(widgets.VBox):
 
     Attributes:
         views: view name -> its explorer. A component's name is as in ``named_modules`` (``""`` =
-            the model); a recurrent component has a second view ``"<name> (patterns)"``; calls that
-            do not continue each other are ``"<name> (call k)"``.
+            the model); a recurrent component has a second view ``"<name> (patterns)"``
+            (``"(patterns)"`` for the model itself); calls that do not continue each other are
+            ``"<name> (call k)"``.
         kinds: view name -> ``"lstm"``, ``"gru"``, ``"cell"``, ``"pattern"``, ``"attention"`` or
             ``"transformer"``.
         records: view name -> the record it draws (an ``LSTMTrace``, ``GRUTrace``, ``AttentionCall``
@@ -388,6 +390,9 @@ class Inspector(widgets.VBox):
         lines = []
         for name, kind in self.kinds.items():
             record = self.records[name]
+            if kind == "pattern":
+                lines.append(f"{name!r}: pattern search over the states above")
+                continue
             if hasattr(record, "h"):
                 shape = f"h {tuple(record.h.shape)} (layers, directions, batch, steps, units)"
             else:

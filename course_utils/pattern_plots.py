@@ -165,9 +165,13 @@ class PatternView(View):
     ) -> None:
         art = self.art
         real = self.lengths[example]
-        start = min(start, real - 1)  # a shorter example: cut the selection at its last step
+        # past the example's end: the selection moves back to fit (and is cut only when the whole
+        # example is shorter), so every move of start or length changes what is selected
+        wanted = start
+        start = max(0, min(start, real - length))
         stop = min(start + length, real)
         cut = stop - start < length
+        moved = start != wanted
         values = self.values[layer, direction, example, :real].T  # (U, real steps)
         units = values.shape[0]
         art["image"].set_data(values)
@@ -188,7 +192,8 @@ class PatternView(View):
         art["level"].set_ydata([threshold, threshold])
         main.title.set_text(
             f"example {example}, layer {layer}{' backward' if direction else ''}: {self.what}; "
-            f"steps {start}-{stop - 1} boxed{' (cut at the last real step)' if cut else ''}, "
+            f"steps {start}-{stop - 1} boxed"
+            f"{' (cut at the last real step)' if cut else ' (moved to fit)' if moved else ''}, "
             f"threshold {threshold:.3g}"
         )
         try:

@@ -28,6 +28,10 @@ Dropout between layers (training mode) is drawn by the same call, in the same or
 (On a GPU, cuDNN draws its own dropout masks inside the kernel; while tracing, ``torch.dropout``
 draws them instead: an equally valid sample, and still exactly what the traced layers received.)
 
+What it costs (``benchmarks/bench_tracing.py``): the gate products repeat the kernel's own
+multiply-adds, in large, efficient matrix products, so on the CPU a traced forward costs about twice
+an untraced one (the products, one sigmoid over every gate, the scan of c).
+
 On a GPU (precision): the layers run on cuDNN, one layer per call, each with its weights in a
 buffer of their own (see :func:`_layer_weights`), and c is one log-depth scan instead of a loop.
 cuDNN's kernels round differently from the CPU's and from ordinary matrix products: in float32
@@ -72,7 +76,7 @@ from .records import Recording, Selection, select_modules
 __all__ = ["LSTMTrace", "LayerTrace", "trace_lstm", "trace_lstms"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LayerTrace:
     """One layer and direction of a trace: its states and gates by name (``.h``, ``.f``), each
     ``(B, T, units)``, as listed in the trace's ``states`` and ``gates``."""
@@ -522,12 +526,11 @@ def _time_first(x: torch.Tensor, packing: tuple | None) -> torch.Tensor:
 class _Steps:
     """Every layer's h at every step, laid out so that each layer's gate products read it in place.
 
-    ``states``: ``(L, T + 2, B, C)`` time-first, ``C = 1 + D * P`` (+1 if bidirectional): per row
-    ``[1 | h forward | h backward | 1]``. Time block ``t + 1`` holds step ``t``; block 0 holds the
-    forward h0 and block ``T + 1`` zeros, so the forward h_{t-1} of every step is blocks ``0..T-1``
-    and the backward h_{t+1} blocks ``2..T+1``, one strided matrix each (the backward h0 enters
-    at each sequence's last step, see :func:`_add_backward_h0`). The ones columns carry biases.
-    ``inputs``: per layer ``(T, B, 1 + F_l)``, ``[1 | layer input]``, ones first (layer n > 0
+    ``states``: ``(L, T + 2, B, D * P)`` time-first, per row ``[h forward | h backward]``. Time
+    block ``t + 1`` holds step ``t``; block 0 holds the forward h0 and block ``T + 1`` zeros, so the
+    forward h_{t-1} of every step is blocks ``0..T-1`` and the backward h_{t+1} blocks ``2..T+1``,
+    one strided matrix each (the backward h0 enters at each sequence's last step, see
+    :func:`_add_backward_h0`). ``inputs``: what each layer received, ``(T, B, F_l)`` (layer n > 0
     without dropout: a view of ``states`` of layer n-1, so no copy).
     """
 
@@ -543,22 +546,19 @@ class _Steps:
     @property
     def h(self) -> torch.Tensor:
         """``(L, D, B, T, P)``: every layer's h, a view."""
-        T, D, P = self.T, self.D, self.P
-        h = self.states[:, 1 : T + 1, :, 1 : 1 + D * P]  # (L, T, B, D*P)
-        return h.unflatten(3, (D, P)).permute(0, 3, 2, 1, 4)
+        h = self.states[:, 1 : self.T + 1]  # (L, T, B, D*P)
+        return h.unflatten(3, (self.D, self.P)).permute(0, 3, 2, 1, 4)
 
-    def previous(self, layer: int, direction: int, ones: bool = False) -> torch.Tensor:
-        """``(T*B, P [+1])``: h at the step before (forward) or after (backward) each step,
-        row ``t*B + b``; ``ones=True`` adds the ones column (first forward, last backward)."""
+    def previous(self, layer: int, direction: int) -> torch.Tensor:
+        """``(T*B, P)``: h at the step before (forward) or after (backward) each step, row
+        ``t*B + b``."""
         T, P = self.T, self.P
-        if direction == 0:
-            cols = slice(0 if ones else 1, 1 + P)
-            return self.states[layer, 0:T, :, cols].flatten(0, 1)
-        cols = slice(1 + P, 2 + 2 * P if ones else 1 + 2 * P)
-        return self.states[layer, 2 : T + 2, :, cols].flatten(0, 1)
+        first = 0 if direction == 0 else 2
+        cols = slice(direction * P, (direction + 1) * P)
+        return self.states[layer, first : first + T, :, cols].flatten(0, 1)
 
     def layer_input(self, layer: int) -> torch.Tensor:
-        """``(T*B, 1 + F_l)``: ``[1 | layer input]`` of every step, row ``t*B + b``."""
+        """``(T*B, F_l)``: the layer's input at every step, row ``t*B + b``."""
         return self.inputs[layer].flatten(0, 1)
 
     def last_rows(self) -> torch.Tensor:
@@ -574,28 +574,19 @@ def _steps(layers: _Layers, P: int, D: int) -> _Steps:
     T, B = out0.shape[:2]
     L = len(layers.outputs)
     dev = out0.device
-    C = 1 + D * P + (D - 1)
-    states = out0.new_empty(L, T + 2, B, C)
-    states[:, :, :, 0] = 1.0
-    if D == 2:
-        states[:, :, :, C - 1] = 1.0
-        states[:, T + 1, :, 1 + P : 1 + 2 * P] = 0.0
+    states = out0.new_empty(L, T + 2, B, D * P)
     h0 = layers.initial[0].detach().reshape(L * D, B, P)
-    states[:, 0, :, 1 : 1 + P] = h0[0::D]
+    states[:, 0, :, :P] = h0[0::D]
+    if D == 2:
+        states[:, T + 1, :, P:] = 0.0
     for n, out in enumerate(layers.outputs):
-        states[n, 1 : T + 1, :, 1 : 1 + D * P] = (
-            out0 if n == 0 else _time_first(out.detach(), layers.packing)
-        )
-    inputs = []
-    for n, x in enumerate(layers.inputs):
-        if n > 0 and x is layers.outputs[n - 1]:  # no dropout between: the h of layer n-1
-            inputs.append(states[n - 1, 1 : T + 1, :, : 1 + D * P])
-            continue
-        x = _time_first(x.detach(), layers.packing)  # (T, B, F)
-        aug = x.new_empty(T, B, 1 + x.shape[-1])
-        aug[..., 0] = 1.0
-        aug[..., 1:] = x
-        inputs.append(aug)
+        states[n, 1 : T + 1] = out0 if n == 0 else _time_first(out.detach(), layers.packing)
+    inputs = [
+        states[n - 1, 1 : T + 1]  # no dropout between: the h of layer n-1
+        if n > 0 and x is layers.outputs[n - 1]
+        else _time_first(x.detach(), layers.packing)  # (T, B, F_l)
+        for n, x in enumerate(layers.inputs)
+    ]
     if layers.packing is None:
         lengths = torch.full((B,), T, dtype=torch.int64, device=dev)
     else:
@@ -617,12 +608,12 @@ def _add_backward_h0(z: torch.Tensor, w_hh: torch.Tensor, steps: _Steps, ld: int
 
 def _gate_weights(
     module: nn.RNNBase, layer: int, direction: int, scale: torch.Tensor, fold: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, ...]:
     """One layer and direction's weights for the gate products, transposed, columns times ``scale``.
 
-    Returns ``[b | W_ih]^T`` (bias first, to meet the ones column of the input), ``W_hh^T`` and
-    ``b_hh``; the first ``fold`` entries of ``b_hh`` are added to the input bias (where the two
-    biases are simply summed), the rest are returned for the caller (a GRU's n gate).
+    Returns ``W_ih^T``, the input bias, ``W_hh^T`` and ``b_hh``; the first ``fold`` entries of
+    ``b_hh`` are added to the input bias (where the two biases are simply summed), the rest are
+    left to the caller (a GRU's n gate).
     """
     sfx = f"_l{layer}" + ("_reverse" if direction else "")
     w_ih = getattr(module, "weight_ih" + sfx).detach()
@@ -632,10 +623,9 @@ def _gate_weights(
         b_hh = getattr(module, "bias_hh" + sfx).detach()
     else:
         b_ih = b_hh = w_ih.new_zeros(w_ih.shape[0])
-    bias = b_ih.clone()
-    bias[:fold] += b_hh[:fold]
-    w_in = torch.cat([bias.unsqueeze(1), w_ih], dim=1).T.mul_(scale)  # (1 + F, G*H)
-    return w_in, w_hh.T * scale, b_hh * scale
+    bias = b_ih * scale
+    bias[:fold] += b_hh[:fold] * scale[:fold]
+    return w_ih.T * scale, bias, w_hh.T * scale, b_hh * scale
 
 
 def _gate_products(
@@ -644,9 +634,9 @@ def _gate_products(
     """The input half of every gate pre-activation, and what the recurrent half needs.
 
     Allocates the time-major gate buffer ``(T, B, L*D, n_gates, H)`` (each step's gates one block
-    of memory), writes ``[1 | x] [b | W_ih]^T`` into each layer and direction's ``(T*B, G*H)``
-    block (the ``tanh_gate``'s columns doubled: ``tanh(a) = 2 sigmoid(2a) - 1``) and returns the
-    buffer and, per layer and direction, ``(ld, block, h_prev, W_hh^T, b_hh)`` (both scaled).
+    of memory), writes ``x W_ih^T + b`` into each layer and direction's ``(T*B, G*H)`` block (the
+    ``tanh_gate``'s columns doubled: ``tanh(a) = 2 sigmoid(2a) - 1``) and returns the buffer and,
+    per layer and direction, ``(ld, block, h_prev, W_hh^T, b_hh)`` (both scaled).
     """
     L, H, D = module.num_layers, module.hidden_size, steps.D
     N = steps.T * steps.B
@@ -655,12 +645,13 @@ def _gate_products(
     scale[tanh_gate * H : (tanh_gate + 1) * H] = 2.0
     blocks = []
     for layer in range(L):
-        x = steps.layer_input(layer)  # (T*B, 1 + F_l)
+        x = steps.layer_input(layer)  # (T*B, F_l)
         for d in range(D):
             ld = layer * D + d
-            w_in, w_hh, b_hh = _gate_weights(module, layer, d, scale, fold)
+            w_ih, bias, w_hh, b_hh = _gate_weights(module, layer, d, scale, fold)
             block = pre[:, :, ld].view(N, n_gates * H)  # row t*B + b: step t of sequence b
-            torch.mm(x, w_in, out=block)
+            block.copy_(bias.expand(N, -1))  # then accumulate: faster than a product into zeros
+            block.addmm_(x, w_ih)
             blocks.append((ld, block, steps.previous(layer, d), w_hh, b_hh))
     return pre, blocks
 
@@ -679,8 +670,8 @@ def _padding(steps: _Steps) -> torch.Tensor:
 def _record_lstm(lstm: nn.LSTM, name: str, call: int, layers: _Layers) -> LSTMTrace:
     """Build the :class:`LSTMTrace` from each layer's kernel input and output.
 
-    Per layer and direction the pre-activations of all four gates are two matrix products
-    (``[1 | x] [b | W_ih]^T`` and the shifted h times ``W_hh^T``, both read in place from
+    Per layer and direction the pre-activations of all four gates are the bias plus two matrix
+    products (``x W_ih^T`` and the shifted h times ``W_hh^T``, both read in place from
     :class:`_Steps`) written straight into one time-major buffer ``(T, B, L*D, 4, H)``; one
     in-place sigmoid serves all gates (g's columns are doubled: ``tanh(a) = 2 sigmoid(2a) - 1``),
     and one scan over time fills c for all layers at once, reading one block of memory per step.
@@ -732,7 +723,7 @@ def _trace_fields(
         "name": name,
         "call": call,
         "h": steps.h,
-        "inputs": tuple(x[..., 1:].transpose(0, 1) for x in steps.inputs),  # (B, T, F_l) views
+        "inputs": tuple(x.transpose(0, 1) for x in steps.inputs),  # (B, T, F_l) views
         "h0": steps.h0.view(L, D, B, steps.P),
         **{k: s.detach().reshape(L, D, B_n, -1) for k, s in finals},
         "lengths": steps.lengths.cpu(),

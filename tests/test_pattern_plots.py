@@ -66,12 +66,18 @@ def test_every_arrow_key_step_of_the_threshold_changes_the_picture(explorer):
     assert explorer.static_png() != before
 
 
-def test_a_selection_past_a_short_example_is_cut_and_said_so(explorer):
+def test_a_selection_past_a_short_example_moves_back_to_fit_and_says_so(explorer):
     with explorer.hold():
-        explorer.controls["example"].value = 3
+        explorer.controls["example"].value = 3  # 9 real steps
         explorer.controls["start"].value = 7
         explorer.controls["length"].value = 4
-    assert "steps 7-8 boxed (cut at the last real step)" in explorer.view.art["main"].get_title()
+    assert "steps 5-8 boxed (moved to fit)" in explorer.view.art["main"].get_title()
+    before = explorer.static_png()
+    explorer.controls["length"].value = 2  # still past the end before; now it fits from step 7
+    assert "steps 7-8 boxed, threshold" in explorer.view.art["main"].get_title()
+    assert explorer.static_png() != before
+    explorer.controls["length"].value = explorer.controls["length"].max  # longer than the example
+    assert "(cut at the last real step)" in explorer.view.art["main"].get_title()
 
 
 def test_one_direction_one_layer_hide_their_controls(explorer):
