@@ -1,4 +1,4 @@
-"""Look inside every ``nn.GRU``: h and the r, z, n gates of every layer, direction and step.
+"""Look inside every ``nn.GRU`` (h and the r, z, n gates) and plain ``nn.RNN`` (h) at every step.
 
 The GRU counterpart of :mod:`course_utils.tracing`, on the same contract and by the same method::
 
@@ -18,7 +18,10 @@ then come from batched products over all steps at once, with :math:`h_{t-1}` rea
     n_t = \\tanh(W_{in} x_t + b_{in} + r_t \\odot (W_{hn} h_{t-1} + b_{hn})), \\quad
     h_t = (1 - z_t) \\odot n_t + z_t \\odot h_{t-1}.
 
-Shapes, padding, packed input, dropout and the GPU notes are those of :mod:`course_utils.tracing`.
+A plain ``nn.RNN`` (``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, or relu) has no gates:
+:func:`trace_rnns` records the h of every layer it hides inside, the states the module returns only
+for the top layer. Shapes, padding, packed input, dropout and the GPU notes are those of
+:mod:`course_utils.tracing`.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from .tracing import (
     _traced_modules,
 )
 
-__all__ = ["GRUTrace", "trace_gru", "trace_grus"]
+__all__ = ["GRUTrace", "RNNTrace", "trace_gru", "trace_grus", "trace_rnn", "trace_rnns"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,3 +155,59 @@ def _record_gru(gru: nn.GRU, name: str, call: int, layers: _Layers) -> GRUTrace:
         z=_batch_first(z, L, D),
         n=_batch_first(n, L, D),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class RNNTrace(_StepTrace):
+    """Everything one call of a plain ``nn.RNN`` computed: h of every layer, direction and step.
+
+    Attributes: ``name``, ``call``, ``h`` ``(L, D, B, T, H)``, ``inputs``, ``h0``, ``h_n``,
+    ``lengths``, ``batch_first``, ``training`` as in :class:`GRUTrace`; ``nonlinearity``
+    (``"tanh"`` or ``"relu"``). It has no gates (``gates == ()``).
+    """
+
+    states: ClassVar[tuple[str, ...]] = ("h",)
+    gates: ClassVar[tuple[str, ...]] = ()
+    gate_names: ClassVar[dict[str, str]] = {}
+
+    name: str
+    call: int
+    h: torch.Tensor
+    inputs: tuple[torch.Tensor, ...]
+    h0: torch.Tensor
+    h_n: torch.Tensor
+    lengths: torch.Tensor
+    batch_first: bool
+    training: bool
+    nonlinearity: str = "tanh"
+
+    hidden_size = property(lambda self: self.h.shape[4], doc="H, units per layer and direction")
+
+    def final_states(self) -> torch.Tensor:
+        """The last h of every layer and direction, read off the trace, ``(L, D, B, H)``."""
+        return self._final("h")
+
+
+@contextlib.contextmanager
+def trace_rnns(model: nn.Module, *, only: Selection = None) -> Iterator[Recording]:
+    """Trace every plain ``nn.RNN`` inside ``model`` while the block runs (an :class:`RNNTrace`
+    per call; outputs and gradients unchanged).
+
+    Raises:
+        ValueError: ``model`` contains no ``nn.RNN``, or ``only`` names none of them.
+    """
+    with _traced_modules(model, nn.RNN, only, _record_rnn, recorder="trace_rnns") as rec:
+        yield rec
+
+
+def trace_rnn(
+    rnn: nn.RNN, x: torch.Tensor | PackedSequence, h0: torch.Tensor | None = None
+) -> RNNTrace:
+    """Run one ``nn.RNN`` on ``x`` (and optional ``h0``, ``(L * D, B, H)``) and return its trace."""
+    return _trace_one(rnn, nn.RNN, trace_rnns, x, h0)
+
+
+def _record_rnn(rnn: nn.RNN, name: str, call: int, layers: _Layers) -> RNNTrace:
+    """The :class:`RNNTrace` of one call: every layer's h, as its kernel returned it."""
+    steps = _steps(layers, rnn.hidden_size, 2 if rnn.bidirectional else 1)
+    return RNNTrace(**_trace_fields(rnn, name, call, steps, layers), nonlinearity=rnn.nonlinearity)

@@ -14,9 +14,9 @@ one view per recorded component and returns an :class:`Inspector` widget with a 
 
 What it records (at any depth of nesting, named as in ``model.named_modules()``, ``""`` = the model):
 
-- every ``nn.LSTM`` (stacked, bidirectional, time-major or batch-first, packed, ``proj_size``) and
-  ``nn.GRU``, every ``nn.LSTMCell`` / ``nn.GRUCell`` called in a loop: h (and c) and the gates of every
-  layer, direction and step (:mod:`course_utils.tracing`, :mod:`course_utils.gru_tracing`,
+- every ``nn.LSTM`` (stacked, bidirectional, time-major or batch-first, packed, ``proj_size``),
+  ``nn.GRU`` and plain ``nn.RNN``, every ``nn.LSTMCell`` / ``nn.GRUCell`` called in a loop: h (and c)
+  and the gates of every layer, direction and step (:mod:`course_utils.tracing`, :mod:`course_utils.gru_tracing`,
   :mod:`course_utils.cell_tracing`), shown in the state view and searchable for patterns of units
   (:mod:`course_utils.pattern_plots`);
 - every ``nn.MultiheadAttention`` (also inside ``nn.TransformerEncoder``, also when its caller passes
@@ -36,7 +36,7 @@ Long inputs: a view shows at most ``max_steps`` positions (default 64) starting 
 and says so in its note; the records stay whole. The model runs in eval mode (no dropout) and without
 gradients; its mode is restored afterwards.
 
-What it cannot show: a plain ``nn.RNN`` (no gates; read its output), recurrent or attention code
+What it cannot show: recurrent or attention code
 written without modules (a loop of matrix products inside one forward), and attention computed by a
 fused kernel that never returns weights (other than ``nn.MultiheadAttention`` and Hugging Face models,
 whose fused paths are switched off while recording).
@@ -66,7 +66,7 @@ __all__ = ["Inspector", "NothingToInspectError", "inspect", "window_trace"]
 MAX_STEPS = 64
 
 LOOKED_FOR = (
-    "nn.LSTM, nn.GRU, nn.LSTMCell/nn.GRUCell, nn.MultiheadAttention (also inside "
+    "nn.LSTM, nn.GRU, nn.RNN, nn.LSTMCell/nn.GRUCell, nn.MultiheadAttention (also inside "
     "nn.TransformerEncoder), attention modules that call course_utils.capture.expose_attention, and "
     "Hugging Face transformers (BERT, DistilBERT, GPT-2, BART, T5, ...)"
 )
@@ -75,6 +75,7 @@ LOOKED_FOR = (
 KIND_LABELS = {
     "lstm": "LSTM states",
     "gru": "GRU states",
+    "rnn": "RNN states",
     "cell": "recurrent cell states",
     "pattern": "pattern search",
     "attention": "attention",
@@ -129,6 +130,10 @@ def _recorders(model: nn.Module) -> dict[str, Callable[[], contextlib.AbstractCo
         from .gru_tracing import trace_grus
 
         found["gru"] = lambda: trace_grus(model)
+    if any(issubclass(k, nn.RNN) for k in kinds):
+        from .gru_tracing import trace_rnns
+
+        found["rnn"] = lambda: trace_rnns(model)
     if any(issubclass(k, (nn.LSTMCell, nn.GRUCell)) for k in kinds):
         from .cell_tracing import trace_cells
 
@@ -325,7 +330,7 @@ class Inspector(widgets.VBox):
             the model); a recurrent component has a second view ``"<name> (patterns)"``
             (``"(patterns)"`` for the model itself); calls that do not continue each other are
             ``"<name> (call k)"``.
-        kinds: view name -> ``"lstm"``, ``"gru"``, ``"cell"``, ``"pattern"``, ``"attention"`` or
+        kinds: view name -> ``"lstm"``, ``"gru"``, ``"rnn"``, ``"cell"``, ``"pattern"``, ``"attention"`` or
             ``"transformer"``.
         records: view name -> the record it draws (an ``LSTMTrace``, ``GRUTrace``, ``AttentionCall``
             or ``TransformerAttention``, whole: windows cut only the view).
@@ -444,7 +449,7 @@ def inspect(
     views: dict[str, FigureExplorer] = {}
     components: dict[str, _Component] = {}
     for comp in _components(recordings):
-        if comp.kind in ("lstm", "gru", "cell"):
+        if comp.kind in ("lstm", "gru", "rnn", "cell"):
             built = _state_views(comp, tokens, max_steps, window_start)
         elif comp.kind == "attention":
             built = [(comp, _attention_view(comp, tokens, max_steps, window_start))]

@@ -1,7 +1,9 @@
 """One container for everything a recorder records: the same lookups for states and attention.
 
-Every recorder in the course (:func:`~course_utils.tracing.trace_lstms` for LSTMs, GRUs and their
-cells, :func:`~course_utils.capture.capture_attention` for attention modules,
+Every recorder in the course (:func:`~course_utils.tracing.trace_lstms` for LSTMs,
+:func:`~course_utils.gru_tracing.trace_grus` and ``trace_rnns`` for GRUs and plain RNNs,
+:func:`~course_utils.cell_tracing.trace_cells` for ``nn.LSTMCell``/``nn.GRUCell`` loops,
+:func:`~course_utils.capture.capture_attention` for attention modules,
 :func:`~course_utils.transformer_attention.capture_transformer_attention` for Hugging Face
 transformers) yields a :class:`Recording`, and every record in it has a ``name`` and a ``call``::
 

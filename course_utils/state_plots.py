@@ -558,7 +558,9 @@ class StateView(View):
         sigmoid = [g for g in self.gates if g in SIGMOID_GATES]
         tanh = [g for g in self.gates if g not in SIGMOID_GATES]
         ax_gate.set_title(
-            f"gates {', '.join(sigmoid)} in (0, 1), {', '.join(tanh)} in (-1, 1)",
+            f"gates {', '.join(sigmoid)} in (0, 1), {', '.join(tanh)} in (-1, 1)"
+            if self.gates
+            else "no gates: a plain RNN writes all of h at every step",
             fontsize=8,
             y=1.01,
         )

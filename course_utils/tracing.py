@@ -287,6 +287,7 @@ def _check_supported(module: nn.Module, name: str, kind: type[nn.Module]) -> Non
 #: where each kind of recurrent module is traced (the hint when a model has none of one kind)
 _HINT = (
     "LSTMs: course_utils.tracing.trace_lstms; GRUs: course_utils.gru_tracing.trace_grus; "
+    "plain RNNs: course_utils.gru_tracing.trace_rnns; "
     "nn.LSTMCell / nn.GRUCell loops: course_utils.cell_tracing.trace_cells."
 )
 
@@ -395,12 +396,12 @@ class _Layers:
 
 
 def _run_layers(module: nn.RNNBase, input, hx):  # noqa: A002 - nn.RNNBase's name
-    """Mirror ``nn.LSTM.forward`` / ``nn.GRU.forward`` layer by layer; (output, hidden, _Layers).
+    """Mirror ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``'s forward layer by layer; (output, hidden, _Layers).
 
     ``hidden`` is what the module returns (``(h_n, c_n)`` or ``h_n``).
     """
     lstm = isinstance(module, nn.LSTM)
-    kind = "LSTM" if lstm else "GRU"
+    kind = type(module).__name__
     module._update_flat_weights()
     D = 2 if module.bidirectional else 1
     L, H = module.num_layers, module.hidden_size
@@ -447,7 +448,12 @@ def _run_layers(module: nn.RNNBase, input, hx):  # noqa: A002 - nn.RNNBase's nam
         states = tuple(s.index_select(1, sorted_indices) for s in states)
     dropout = module.dropout if module.training else 0.0
     own_chunk = seq.device.type == "cuda"  # cuDNN: each layer's weights in a buffer of their own
-    kernel = _VF.lstm if lstm else _VF.gru
+    if lstm:
+        kernel = _VF.lstm
+    elif isinstance(module, nn.GRU):
+        kernel = _VF.gru
+    else:  # nn.RNN: h_t = tanh or relu of (W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+        kernel = _VF.rnn_tanh if module.nonlinearity == "tanh" else _VF.rnn_relu
 
     layer_inputs, layer_outputs, finals = [], [], []
     layer_in = seq

@@ -145,3 +145,43 @@ def test_a_gru_called_once_per_step_is_joined_and_only_selects() -> None:
     torch.testing.assert_close(joined.output(), out, atol=1e-6, rtol=0)
     torch.testing.assert_close(joined.h_n[:, 0], h_n, atol=1e-6, rtol=0)
     assert not any("forward" in vars(m) for m in model.modules())
+
+
+@pytest.mark.parametrize("k", range(0, 25, 3))  # a third of the configurations: same machinery
+def test_plain_rnn_trace_matches_nn_rnn(k: int) -> None:
+    from course_utils.gru_tracing import RNNTrace, trace_rnns
+
+    tr, ref_h, _ = traced_and_reference(k, nn.RNN, trace_rnns)
+    assert isinstance(tr, RNNTrace) and tr.gates == () and tr.states == ("h",)
+    L, D, B, T, H = tr.h.shape
+    assert tr.hidden_size == H
+    torch.testing.assert_close(tr.final_states(), ref_h.view(L, D, B, H), rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_plain_rnn_h_follows_its_equation_in_every_layer_and_direction(nonlinearity: str):
+    from course_utils.gru_tracing import trace_rnn
+
+    torch.manual_seed(0)
+    rnn = nn.RNN(
+        3, 5, num_layers=2, bidirectional=True, batch_first=True, nonlinearity=nonlinearity
+    )
+    x, lengths = torch.randn(4, 6, 3), torch.tensor([6, 3, 5, 2])
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    tr = trace_rnn(rnn, packed)
+    act = torch.tanh if nonlinearity == "tanh" else torch.relu
+    prev = _previous_h(tr)  # (L, D, B, T, H)
+    real = tr.mask()
+    for layer in range(2):
+        for d, sfx in enumerate(("", "_reverse")):
+            w_ih, w_hh = (getattr(rnn, f"weight_{k}_l{layer}{sfx}") for k in ("ih", "hh"))
+            b = getattr(rnn, f"bias_ih_l{layer}{sfx}") + getattr(rnn, f"bias_hh_l{layer}{sfx}")
+            with torch.no_grad():
+                rebuilt = act(tr.inputs[layer] @ w_ih.T + prev[layer, d] @ w_hh.T + b)
+            torch.testing.assert_close(rebuilt[real], tr.h[layer, d][real], rtol=0, atol=ATOL)
+    with torch.no_grad():
+        out, _ = rnn(packed)
+    assert tr.lengths.tolist() == [6, 3, 5, 2]
+    from torch.nn.utils.rnn import pad_packed_sequence
+
+    torch.testing.assert_close(tr.output(), pad_packed_sequence(out, batch_first=True)[0])

@@ -50,18 +50,26 @@ def _every_view_draws(ins) -> None:
 class Adder(nn.Module):
     """Notebook 01's adder: one recurrent layer (LSTM, GRU) and a linear head on its last step."""
 
-    def __init__(self, cell: type[nn.Module], hidden: int) -> None:
+    def __init__(self, cell: type[nn.Module], hidden: int, **kwargs) -> None:
         super().__init__()
-        self.rnn = cell(2, hidden, batch_first=True)
+        self.rnn = cell(2, hidden, batch_first=True, **kwargs)
         self.head = nn.Linear(hidden, 1)
 
     def forward(self, x):
         return self.head(self.rnn(x)[0][:, -1]).squeeze(-1)
 
 
-@pytest.mark.parametrize("cell, kind", [(nn.LSTM, "lstm"), (nn.GRU, "gru")])
-def test_01_recurrent_adders(cell, kind):
-    model = Adder(cell, 8)
+@pytest.mark.parametrize(
+    "cell, kind, kwargs",
+    [
+        (nn.LSTM, "lstm", {}),
+        (nn.GRU, "gru", {}),
+        (nn.RNN, "rnn", {}),  # 01's rival
+        (nn.RNN, "rnn", {"nonlinearity": "relu"}),  # 01's IRNN
+    ],
+)
+def test_01_recurrent_adders(cell, kind, kwargs):
+    model = Adder(cell, 8, **kwargs)
     x = torch.randn(4, 10, 2)
     ins = inspect(model, x)
     assert _shown(ins, kind) == ["rnn"] and _shown(ins, "pattern") == ["rnn (patterns)"]

@@ -268,13 +268,13 @@ def test_inspector_widget_static_view_summary_and_save(tmp_path):
 
 
 def test_nothing_to_inspect_names_what_was_looked_for_and_what_the_model_holds():
-    model = nn.Sequential(nn.Linear(3, 4), nn.RNN(4, 4), nn.Linear(4, 1))
+    model = nn.Sequential(nn.Linear(3, 4), nn.Conv1d(4, 4, 1), nn.Linear(4, 1))
     with pytest.raises(NothingToInspectError) as err:
         inspect(model, torch.randn(2, 3))
     message = str(err.value)
     assert "nn.LSTM" in message and "nn.MultiheadAttention" in message and "BERT" in message
     assert "expose_attention" in message  # how to make hand-written attention visible
-    assert "Linear x2" in message and "RNN x1" in message
+    assert "Linear x2" in message and "Conv1d x1" in message
     with pytest.raises(TypeError, match="nn.Module"):
         inspect(lambda x: x, torch.randn(2))
 
