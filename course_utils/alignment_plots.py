@@ -198,6 +198,8 @@ class DecoderStepView(View):
         expected: the source step each decoder step should attend to (outlined).
     """
 
+    main_controls = ("step", "example")  # what a saved HTML file keeps working first
+
     def __init__(
         self,
         attention,

@@ -84,26 +84,25 @@ class AttentionCall:
 
     @classmethod
     def join(cls, calls: list[AttentionCall]) -> tuple[AttentionCall, str] | None:
-        """A loop's calls as one record: each call's queries become rows, in call order.
+        """A decoder loop's calls as one record: call k's one query becomes row k.
 
-        A decoder calls its attention once per output step with one query over the same source:
-        joined, its 12 calls are one ``(N, heads, 12, S)`` alignment (steps x source). Calls join
-        when they share examples, heads, keys and padding; otherwise ``None``.
+        A decoder calls its attention once per output step with **one** query over the same
+        source: joined, its 12 calls are one ``(N, heads, 12, S)`` alignment (steps x source).
+        Calls join only when each has exactly one query and they share examples, heads, keys and
+        padding; other repeated calls (self-attention applied twice, a shared layer) return
+        ``None`` and stay separate calls.
         """
         first = calls[0]
         n, heads, _, s = first.weights.shape
-        for c in calls[1:]:
-            w = c.weights
-            if (w.shape[0], w.shape[1], w.shape[3]) != (n, heads, s):
+        for c in calls:
+            if tuple(c.weights.shape) != (n, heads, 1, s):
                 return None
             if (c.key_padding_mask is None) != (first.key_padding_mask is None) or (
                 c.key_padding_mask is not None
                 and not torch.equal(c.key_padding_mask, first.key_padding_mask)
             ):
                 return None
-        weights = torch.cat([c.weights for c in calls], dim=2)  # (N, heads, sum of L, S)
-        per_call = {c.weights.shape[2] for c in calls}
-        rows = f"{per_call.pop()} query row(s) each" if len(per_call) == 1 else "their query rows"
+        weights = torch.cat([c.weights for c in calls], dim=2)  # (N, heads, calls, S)
         joined = cls(
             first.name,
             calls[-1].call,
@@ -113,8 +112,8 @@ class AttentionCall:
             steps=len(calls),
         )
         return joined, (
-            f"assembled from {len(calls)} calls with {rows} over the same {s} keys: row k is "
-            f"call k (a loop's step k)"
+            f"assembled from {len(calls)} calls of one query each over the same {s} keys: row k "
+            "is call k (a decoder's step k)"
         )
 
 

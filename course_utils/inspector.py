@@ -102,42 +102,79 @@ def window_trace(trace: Any, start: int, stop: int) -> Any:
     return dataclasses.replace(trace, inputs=inputs, lengths=lengths, **cut)
 
 
-def _token_lists(tokens, n: int, length: int) -> list[list[str]] | None:
-    """``tokens`` as one list per example: one list for all, a list per example, or None."""
+def _labels(
+    tokens: Any, name: str, n: int, length: int, notes: list[str], what: str = "tokens"
+) -> list[list[str]] | None:
+    """Position labels for one component, one list per example, or None (numbered).
+
+    ``tokens``: a dict picks by component name (``{"encoder": src, "decoder": tgt}``); one list
+    (or one per example) labels every component with at least that many positions; a component
+    with more positions than labels is numbered instead, and its note says so.
+    """
+    if isinstance(tokens, Mapping):
+        tokens = tokens.get(name)
     if tokens is None:
         return None
     tokens = list(tokens)
     if tokens and isinstance(tokens[0], str):
         tokens = [tokens] * n
     if len(tokens) != n:
-        raise ValueError(f"tokens: got {len(tokens)} token lists for {n} examples")
+        raise ValueError(f"{what}: got {len(tokens)} label lists for {n} examples")
     out = [list(map(str, t)) for t in tokens]
-    if any(len(t) < length for t in out):
-        raise ValueError(f"tokens: each list needs {length} labels (one per position)")
+    short = min(len(t) for t in out)
+    if short < length:
+        notes.append(
+            f"{what}= gives {short} labels but this view has {length} positions: numbered "
+            f"instead ({what}={{{name!r}: [...]}} labels one component)"
+        )
+        return None
     return out
 
 
 # -- step 1: record --------------------------------------------------------------------------------
-def _recorders(model: nn.Module) -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
-    """kind -> a function opening the recorder of that kind, for the kinds found in ``model``."""
+#: recorder kind -> the module classes it traces (a subclass with its own forward is left out)
+_RECURRENT = {
+    "lstm": (nn.LSTM,),
+    "gru": (nn.GRU,),
+    "rnn": (nn.RNN,),
+    "cell": (nn.LSTMCell, nn.GRUCell),
+}
+
+
+def _open_tracer(kind: str, model: nn.Module, names: list[str]):
+    if kind == "lstm":
+        from .tracing import trace_lstms as tracer
+    elif kind == "gru":
+        from .gru_tracing import trace_grus as tracer
+    elif kind == "rnn":
+        from .gru_tracing import trace_rnns as tracer
+    else:
+        from .cell_tracing import trace_cells as tracer
+    return tracer(model, only=names)
+
+
+def _recorders(
+    model: nn.Module,
+) -> tuple[dict[str, Callable[[], contextlib.AbstractContextManager]], dict[str, str]]:
+    """kind -> a function opening the recorder of that kind, for the kinds found in ``model``; and
+    the modules left out, name -> why."""
     found: dict[str, Callable[[], contextlib.AbstractContextManager]] = {}
-    kinds = [type(m) for m in model.modules()]
-    if any(issubclass(k, nn.LSTM) for k in kinds):
-        from .tracing import trace_lstms
-
-        found["lstm"] = lambda: trace_lstms(model)
-    if any(issubclass(k, nn.GRU) for k in kinds):
-        from .gru_tracing import trace_grus
-
-        found["gru"] = lambda: trace_grus(model)
-    if any(issubclass(k, nn.RNN) for k in kinds):
-        from .gru_tracing import trace_rnns
-
-        found["rnn"] = lambda: trace_rnns(model)
-    if any(issubclass(k, (nn.LSTMCell, nn.GRUCell)) for k in kinds):
-        from .cell_tracing import trace_cells
-
-        found["cell"] = lambda: trace_cells(model)
+    skipped: dict[str, str] = {}
+    for kind, classes in _RECURRENT.items():
+        names = []
+        for name, module in model.named_modules():
+            base = next((c for c in classes if isinstance(module, c)), None)
+            if base is None:
+                continue
+            if type(module).forward is not base.forward:  # its own forward: tracing would skip it
+                skipped[name] = (
+                    f"a {type(module).__name__} (subclass of nn.{base.__name__} with its own "
+                    "forward) is not traced"
+                )
+            else:
+                names.append(name)
+        if names:
+            found[kind] = lambda kind=kind, names=names: _open_tracer(kind, model, names)
     if attention_modules(model):
         found["attention"] = lambda: capture_attention(model)
     if "transformers" in sys.modules:  # a model holding a transformers model has imported it
@@ -147,17 +184,21 @@ def _recorders(model: nn.Module) -> dict[str, Callable[[], contextlib.AbstractCo
             from .transformer_attention import capture_transformer_attention
 
             found["transformer"] = lambda: capture_transformer_attention(model)
-    return found
+    return found, skipped
 
 
-def _record(model: nn.Module, inputs: tuple, kwargs: Mapping[str, Any]) -> tuple[dict, Any]:
+def _record(
+    model: nn.Module, inputs: tuple, kwargs: Mapping[str, Any]
+) -> tuple[dict, Any, dict[str, str]]:
     """Run the model once in eval mode, no gradients, with every recorder open."""
-    recorders = _recorders(model)
+    recorders, skipped = _recorders(model)
     if not recorders:
+        left_out = "".join(f" {n or '(the model)'}: {why}." for n, why in skipped.items())
         raise NothingToInspectError(
             f"inspect found nothing to look inside {type(model).__name__}: it looks for "
             f"{LOOKED_FOR}; this model holds {holdings(model)}. (A hand-written attention module "
             "is shown once its forward calls course_utils.capture.expose_attention(self, weights).)"
+            + left_out
         )
     was_training = [(m, m.training) for m in model.modules()]
     recordings: dict[str, Recording] = {}
@@ -168,7 +209,7 @@ def _record(model: nn.Module, inputs: tuple, kwargs: Mapping[str, Any]) -> tuple
         for kind, open_recorder in recorders.items():
             recordings[kind] = stack.enter_context(open_recorder())
         output = model(*inputs, **kwargs)
-    return recordings, output
+    return recordings, output, skipped
 
 
 # -- step 2: build views ---------------------------------------------------------------------------
@@ -213,7 +254,7 @@ def _components(recordings: dict[str, Recording]) -> list[_Component]:
 
 
 def _state_views(
-    comp: _Component, tokens, max_steps: int, window_start: int
+    comp: _Component, tokens: Any, max_steps: int, window_start: int
 ) -> list[tuple[_Component, FigureExplorer]]:
     """The state view and the pattern-search view of a traced LSTM, GRU or cell."""
     from .pattern_plots import pattern_explorer
@@ -227,7 +268,7 @@ def _state_views(
             "max_steps= pick others; inspector.records holds them all)"
         )
         trace = window_trace(trace, t0, t1)
-    labels = _token_lists(tokens, trace.batch, t1) if tokens is not None else None
+    labels = _labels(tokens, comp.record.name, trace.batch, t1, notes)
     if labels is not None:
         labels = [row[t0:t1] for row in labels]
     note = "; ".join(notes)
@@ -240,46 +281,53 @@ def _state_views(
     ]
 
 
-def _attention_view(comp: _Component, tokens, max_steps: int, window_start: int) -> FigureExplorer:
+def _attention_view(
+    comp: _Component, tokens: Any, query_tokens: Any, max_steps: int, window_start: int
+) -> FigureExplorer:
+    """Per-head weights; a decoder's joined calls (rows: its steps) are not self-attention."""
     from .head_plots import head_explorer
 
     call = comp.record
     weights, padding = call.weights, call.key_padding_mask
     n, _, n_q, n_k = weights.shape
     lengths = None if padding is None else (~padding).sum(-1).tolist()
-    labels = _token_lists(tokens, n, n_k)
+    notes = [comp.note] if comp.note else []
+    labels = _labels(tokens, call.name, n, n_k, notes)
+    rows = _labels(query_tokens, call.name, n, n_q, notes, what="query_tokens")
+    self_attention = getattr(call, "steps", 1) == 1 and rows is None and n_q == n_k
     q0, q1 = window_bounds(n_q, window_start, max_steps)
     k0, k1 = window_bounds(n_k, window_start, max_steps)
     if (q0, q1, k0, k1) != (0, n_q, 0, n_k):
-        comp.note = "; ".join(
-            filter(
-                None,
-                [
-                    comp.note,
-                    f"{n_q} queries x {n_k} keys: positions {k0}-{k1 - 1} shown; each row holds "
-                    "only the weight on the keys in the window (not rescaled)",
-                ],
-            )
+        notes.append(
+            f"{n_q} queries x {n_k} keys: positions {k0}-{k1 - 1} shown; each row holds only "
+            "the weight on the keys in the window (not rescaled)"
         )
         weights = weights[:, :, q0:q1, k0:k1]
         if lengths is not None:
             lengths = [max(1, min(k1, m) - k0) for m in lengths]
         if labels is not None:
             labels = [t[k0:k1] for t in labels]
+        if rows is not None:
+            rows = [t[q0:q1] for t in rows]
+    comp.note = "; ".join(notes)
     what = "decoder steps x source" if getattr(call, "steps", 1) > 1 else "per head"
     return head_explorer(
         weights,
         tokens=labels,
+        query_tokens=rows,
         lengths=lengths,
+        self_attention=self_attention,
         title=f"{comp.key or 'the model'}: attention {what}",
     )
 
 
-def _ids_labels(ids: Any, n: int, tokens, tokenizer) -> list[list[str]] | None:
+def _ids_labels(
+    ids: Any, name: str, n: int, tokens: Any, tokenizer: Any, notes: list[str]
+) -> list[list[str]] | None:
     """Labels for one sequence of ids: given ``tokens``, else from the tokenizer, else None."""
     length = ids.shape[-1] if torch.is_tensor(ids) else None
     if tokens is not None and length is not None:
-        return _token_lists(tokens, n, length)
+        return _labels(tokens, name, n, length, notes)
     if tokenizer is not None and torch.is_tensor(ids):
         return [tokenizer.convert_ids_to_tokens(row.tolist()) for row in ids]
     return None
@@ -296,8 +344,9 @@ def _transformer_view(
     ids = kwargs.get("input_ids")
     if ids is None and inputs and torch.is_tensor(inputs[0]) and not inputs[0].is_floating_point():
         ids = inputs[0]
-    source = _ids_labels(ids, n, tokens, tokenizer)
-    target = _ids_labels(kwargs.get("decoder_input_ids"), n, None, tokenizer)
+    notes: list[str] = []
+    source = _ids_labels(ids, record.name, n, tokens, tokenizer, notes)
+    target = _ids_labels(kwargs.get("decoder_input_ids"), record.name, n, None, tokenizer, notes)
     if record.kind == "self":
         keys = queries = source
     elif record.kind == "cross":
@@ -308,10 +357,11 @@ def _transformer_view(
     real = t_key if record.key_padding is None else int((~record.key_padding).sum(-1).max())
     w0, w1 = window_bounds(real, start, max_steps)
     if (w0, w1) != (0, real):
-        comp.note = (
+        notes.append(
             f"{real} tokens: tokens {w0}-{w1 - 1} shown; each row holds only the weight on the "
             "tokens in the window (not rescaled)"
         )
+    comp.note = "; ".join(notes)
     return transformer_explorer(
         record,
         tokens=keys,
@@ -336,6 +386,7 @@ class Inspector(widgets.VBox):
             or ``TransformerAttention``, whole: windows cut only the view).
         recordings: recorder kind -> its :class:`~course_utils.records.Recording` (every call).
         notes: view name -> what the view leaves out or how its calls were joined.
+        skipped: module name -> why it was left out (a subclass of ``nn.LSTM`` with its own forward).
         output: what the model returned.
     """
 
@@ -347,8 +398,10 @@ class Inspector(widgets.VBox):
         recordings: dict[str, Recording],
         output: Any,
         model_name: str,
+        skipped: Mapping[str, str] | None = None,
     ) -> None:
         self.views, self.recordings, self.output = views, recordings, output
+        self.skipped = dict(skipped or {})
         self.kinds = {k: c.kind for k, c in components.items()}
         self.records = {k: c.record for k, c in components.items()}
         self.notes = {k: c.note for k, c in components.items() if c.note}
@@ -420,7 +473,8 @@ class Inspector(widgets.VBox):
 def inspect(
     model: nn.Module,
     *inputs: Any,
-    tokens: Sequence[str] | Sequence[Sequence[str]] | None = None,
+    tokens: Sequence[str] | Sequence[Sequence[str]] | Mapping[str, Sequence] | None = None,
+    query_tokens: Sequence[str] | Sequence[Sequence[str]] | Mapping[str, Sequence] | None = None,
     tokenizer: Any = None,
     max_steps: int = MAX_STEPS,
     window_start: int = 0,
@@ -432,7 +486,12 @@ def inspect(
         model: any ``nn.Module`` holding at least one of the components listed in the module's
             docstring (or being one).
         inputs, kwargs: what the model is called with (kwargs go to the model).
-        tokens: position labels: one list for every example, or one per example.
+        tokens: position labels: one list for every example, or one per example, used by every
+            view with that many positions (others are numbered, and say so); or a dict
+            ``{component name: labels}`` (a seq2seq model: ``{"encoder": src, "decoder": tgt,
+            "attention": src}``).
+        query_tokens: labels of an attention's rows when they are not its keys (a decoder's
+            steps): a list, or a dict by component name.
         tokenizer: a Hugging Face tokenizer: transformer views read their tokens from the input ids.
         max_steps: the most positions (steps, tokens) a view shows; longer inputs get a window.
         window_start: the first position of that window.
@@ -445,14 +504,15 @@ def inspect(
         raise TypeError(f"inspect expects an nn.Module, got {type(model).__name__}")
     if max_steps < 2:
         raise ValueError(f"max_steps must be at least 2, got {max_steps}")
-    recordings, output = _record(model, inputs, kwargs)
+    recordings, output, skipped = _record(model, inputs, kwargs)
     views: dict[str, FigureExplorer] = {}
     components: dict[str, _Component] = {}
     for comp in _components(recordings):
         if comp.kind in ("lstm", "gru", "rnn", "cell"):
             built = _state_views(comp, tokens, max_steps, window_start)
         elif comp.kind == "attention":
-            built = [(comp, _attention_view(comp, tokens, max_steps, window_start))]
+            view = _attention_view(comp, tokens, query_tokens, max_steps, window_start)
+            built = [(comp, view)]
         else:
             view = _transformer_view(
                 comp, inputs, kwargs, tokens, tokenizer, max_steps, window_start
@@ -472,4 +532,5 @@ def inspect(
         recordings=recordings,
         output=output,
         model_name=type(model).__name__,
+        skipped=skipped,
     )

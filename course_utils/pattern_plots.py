@@ -75,6 +75,8 @@ class PatternView(View):
     a selection past an example's real steps is cut at its last step, and the title says so).
     """
 
+    main_controls = ("start", "threshold")  # what a saved HTML file keeps working first
+
     def __init__(self, trace: Any, *, tokens: Any = None, what: str = "h", top: int = 5) -> None:
         states = tuple(getattr(trace, "states", ("h", "c")))
         if what not in states:

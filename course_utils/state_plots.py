@@ -499,6 +499,8 @@ class StateView(View):
     arrows, the token read at each step.
     """
 
+    main_controls = ("step", "unit")  # what a saved HTML file keeps working first
+
     WINDOW = 10  # steps shown in the grid at most
 
     def __init__(

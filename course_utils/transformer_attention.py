@@ -10,9 +10,11 @@ as BART and T5) and records, per forward call, its attention weights by layer an
     rec["bert"].key_padding       # (N, T_key) True at padding, from attention_mask
 
 How it works: for the length of the ``with`` block each transformers model runs with eager attention
-(fused kernels return no weights); a forward pre-hook asks it for ``output_attentions=True`` and a
-forward hook reads the weights from its output and, if the caller had not asked for them, returns the
-same output class without them. transformers is imported only when a model contains one of its models.
+(fused kernels return no weights); a forward pre-hook binds the call's arguments to the forward's
+signature (positional or keyword) and asks for ``output_attentions=True`` and ``return_dict=True``; a
+forward hook reads the weights from the output and gives the caller what it asked for: the same output
+class, without the attention fields unless it asked for them, or its ``to_tuple()`` when it asked for
+``return_dict=False``. transformers is imported only when a model contains one of its models.
 
 Note:
     A model built with SDPA or flash attention computes the same outputs under eager attention only up
@@ -143,12 +145,60 @@ def _padding(mask: Any, t_key: int) -> torch.Tensor | None:
     return mask.detach() == 0
 
 
-def _bound(module: nn.Module, args: tuple, kwargs: dict) -> dict[str, Any]:
-    """The call's arguments by name (positional ones included)."""
+class _Call:
+    """One forward call's arguments, read and changed by name.
+
+    An argument is read wherever the caller put it (by position, by keyword or in the forward's
+    ``**kwargs``) and changed where it is, so the forward gets it once and the caller's keywords stay
+    keywords (transformers' decorators read them from ``**kwargs``).
+    """
+
+    def __init__(self, signature: inspect.Signature | None, args: tuple, kwargs: dict) -> None:
+        self.args, self.kwargs = list(args), dict(kwargs)
+        params = signature.parameters.values() if signature is not None else ()
+        self.positional = [
+            p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        self.named = {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        self.open = signature is None or any(p.kind is p.VAR_KEYWORD for p in params)
+        self.values = dict(kwargs)
+        if signature is not None:
+            try:
+                bound = signature.bind(*args, **kwargs).arguments
+            except TypeError:  # a wrong call: the forward raises its own error
+                bound = dict(kwargs)
+            extra = {
+                k: v
+                for p in params
+                if p.kind is p.VAR_KEYWORD
+                for k, v in bound.pop(p.name, {}).items()
+            }
+            self.values = {**bound, **extra}
+
+    def get(self, name: str) -> Any:
+        return self.values.get(name)
+
+    def takes(self, name: str) -> bool:
+        """Whether the forward accepts ``name`` (as a parameter or through its ``**kwargs``)."""
+        return name in self.named or self.open
+
+    def set(self, name: str, value: Any) -> None:
+        index = self.positional.index(name) if name in self.positional else len(self.args)
+        if index < len(self.args):
+            self.args[index] = value
+        elif self.takes(name):
+            self.kwargs[name] = value
+
+    def call(self) -> tuple[tuple, dict]:
+        """The (args, kwargs) to run the forward with."""
+        return tuple(self.args), self.kwargs
+
+
+def _signature(module: nn.Module) -> inspect.Signature | None:
     try:
-        return dict(inspect.signature(module.forward).bind_partial(*args, **kwargs).arguments)
-    except TypeError:
-        return dict(kwargs)
+        return inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return None
 
 
 @contextlib.contextmanager
@@ -158,7 +208,7 @@ def capture_transformer_attention(
     """Record the attention weights of every Hugging Face transformer in ``model`` in a ``with`` block.
 
     The caller gets exactly the outputs it gets without recording (the attention fields only if it
-    asked for them). ``rec.calls(name)`` lists a transformer's records in call order; within one call
+    asked for them; a tuple if it asked for ``return_dict=False``). ``rec.calls(name)`` lists a transformer's records in call order; within one call
     of an encoder-decoder: encoder self, decoder self, cross (tell them apart by ``kind``).
 
     Args:
@@ -210,26 +260,35 @@ def capture_transformer_attention(
     )
     rec: Recording[TransformerAttention] = Recording("transformer", tuple(modules))
     calls: dict[str, int] = dict.fromkeys(modules, 0)
-    pending: dict[int, list[tuple[bool, dict[str, Any]]]] = {id(m): [] for m in modules.values()}
+    pending: dict[int, list[tuple[bool, bool, _Call]]] = {id(m): [] for m in modules.values()}
 
     def make_hooks(name: str, module: nn.Module):
         config = module.config
         family = _family(config)
 
+        signature = _signature(module)
+
         def pre_hook(mod, args, kwargs):
-            bound = _bound(mod, args, kwargs)
-            asked = kwargs.get("output_attentions", bound.get("output_attentions"))
+            bound = _Call(signature, args, kwargs)
+            asked = bound.get("output_attentions")
             if asked is None:
                 asked = bool(getattr(config, "output_attentions", False))
-            pending[id(mod)].append((bool(asked), bound))
-            return args, {**kwargs, "output_attentions": True}
+            return_dict = bound.get("return_dict")
+            as_tuple = not (
+                getattr(config, "return_dict", True) if return_dict is None else return_dict
+            )
+            pending[id(mod)].append((bool(asked), as_tuple, bound))
+            bound.set("output_attentions", True)
+            if bound.takes("return_dict"):
+                bound.set("return_dict", True)  # read the weights by field name
+            return bound.call()
 
         def hook(mod, _args, _kwargs, out):
-            asked, bound = pending[id(mod)].pop()
+            asked, as_tuple, bound = pending[id(mod)].pop()
             if not hasattr(out, "keys"):
                 raise TypeError(
-                    f"{type(mod).__name__} returned a {type(out).__name__}, not a ModelOutput; "
-                    "call it with return_dict=True (the default) while recording its attention"
+                    f"{type(mod).__name__} returned a {type(out).__name__}, not a ModelOutput, "
+                    "even with return_dict=True; its attention cannot be recorded"
                 )
             if family == ENCODER_DECODER:
                 parts = (
@@ -268,9 +327,9 @@ def capture_transformer_attention(
                     "recorded"
                 )
             calls[name] = call + 1
-            if asked:
-                return out
-            return type(out)(**{k: v for k, v in out.items() if k not in ATTENTION_FIELDS})
+            if not asked:
+                out = type(out)(**{k: v for k, v in out.items() if k not in ATTENTION_FIELDS})
+            return out.to_tuple() if as_tuple else out  # what the caller asked for
 
         return pre_hook, hook
 

@@ -56,6 +56,10 @@ class View:
     may call ``build`` itself when the values need axes of another shape.
     """
 
+    #: The controls a saved HTML file keeps working first (thinned to fit its frame budget);
+    #: the others stay free only while the budget allows, else fixed at their current value.
+    main_controls: tuple[str, ...] = ()
+
     def build(self, fig: Figure) -> None:
         """Make the parts of the figure that stay (called on an empty figure)."""
 
@@ -153,6 +157,20 @@ PREFETCH_GAP_S = 0.02
 MAX_FILE_FRAMES = 120
 
 _ESM = (Path(__file__).with_name("explorer.js")).read_text(encoding="utf-8")
+
+
+def _thin(spec: dict, count: int) -> None:
+    """Keep ``count`` evenly spread values of a saved file's control (and its current one)."""
+    n = len(spec["states"])
+    keep = sorted(
+        {round(j * (n - 1) / (count - 1)) for j in range(count)} if count > 1 else set()
+    ) if n > count else list(range(n))  # fmt: skip
+    keep = sorted(set(keep) | {spec["current"]})
+    spec["current"] = keep.index(spec["current"])
+    spec["states"] = [spec["states"][j] for j in keep]
+    spec["labels"] = [spec["labels"][j] for j in keep]
+    if len(keep) < n:
+        spec["note"] = f"{len(keep)} of its {n} values in this file"
 
 
 def _distance(a: Any, b: Any) -> float:
@@ -622,29 +640,26 @@ class FigureExplorer(widgets.VBox):
             spec["hidden"] = control.layout.display == "none" or single_valued(control)
             specs.append(spec)
         budget = max(1, max_frames)
-        for spec in sorted(specs, key=lambda s: len(s["states"])):
-            if not spec["hidden"] and 2 <= len(spec["states"]) <= budget:
+        movable = [s for s in specs if not s["hidden"] and len(s["states"]) > 1]
+        # the view's main controls first (View.main_controls), each thinned to an even share
+        main = [s for name in getattr(self.view, "main_controls", ()) for s in movable
+                if s["name"] == name]  # fmt: skip
+        for k, spec in enumerate(main):
+            share = max(2, math.floor(budget ** (1 / (len(main) - k)) + 1e-9))
+            if budget < 2:
+                break
+            if len(spec["states"]) > share:
+                _thin(spec, share)
+            spec["fixed"] = False
+            budget //= len(spec["states"])
+        for spec in sorted(movable, key=lambda s: len(s["states"])):
+            if spec["fixed"] and spec not in main and len(spec["states"]) <= budget:
                 spec["fixed"] = False
                 budget //= len(spec["states"])
-        free = [s for s in specs if not s["fixed"]]
-        movable = [s for s in specs if not s["hidden"] and len(s["states"]) > 1]
-        if not free and movable:  # one long slider only: every k-th value
+        if not any(not s["fixed"] for s in specs) and movable:  # one long slider: every k-th value
             spec = min(movable, key=lambda s: len(s["states"]))
-            keep = (
-                sorted(
-                    {
-                        round(j * (len(spec["states"]) - 1) / (max_frames - 1))
-                        for j in range(max_frames)
-                    }
-                    | {spec["current"]}
-                )
-                if max_frames > 1
-                else [spec["current"]]
-            )
-            spec["current"] = keep.index(spec["current"])
-            spec["states"] = [spec["states"][j] for j in keep]
-            spec["labels"] = [spec["labels"][j] for j in keep]
-            spec["fixed"], spec["note"] = False, f"{len(keep)} of its values in this file"
+            _thin(spec, max(1, max_frames))
+            spec["fixed"] = False
         return specs
 
     def _html(self, max_frames: int) -> str:

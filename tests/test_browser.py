@@ -218,7 +218,11 @@ _ARM_JS = """(i) => {
   window.__mark = () => { if (window.__pressed === null) window.__pressed = performance.now(); };
   types.forEach(t => document.addEventListener(t, window.__mark, true));
   window.__changed = null;
-  const obs = new MutationObserver(() => { window.__changed = performance.now(); obs.disconnect(); });
+  // the clock stops when the new image is decoded, ready to paint (not when its src is set)
+  const obs = new MutationObserver(() => {
+    obs.disconnect();
+    img.decode().catch(() => null).then(() => { window.__changed = performance.now(); });
+  });
   obs.observe(img, {attributes: true, attributeFilter: ['src']});
   return performance.now();
 }"""
@@ -261,7 +265,8 @@ def _change(page, control: dict, *, far: bool = False) -> None:
         box.press("Enter")
 
 
-#: A change whose frame the browser has must show it this fast (ms), measured from the key press.
+#: Every key press or click must show its new image this fast (ms), from the key event in the page
+#: to the decoded image (frames of the neighbouring values are rendered ahead while a learner reads).
 CACHED_MEDIAN_MS, CACHED_MAX_MS = 100, 150
 
 # Runs in the page: the kernel has rendered every frame it planned ahead for this explorer.
@@ -338,6 +343,11 @@ def _check_explorers(page, where: str, *, timeout_ms: int = 20_000) -> list[dict
             LATENCIES.setdefault(where_i, []).append(change["ms"])
         cached = [c["ms"] for c in changes if c["cached"]]
         driven = [c["with_driver_ms"] for c in changes if c["cached"]]
+        # the bars hold for every key press and click a learner makes (cached or not); a typed
+        # sentence and the far jump are printed only
+        pressed = [
+            c["ms"] for c in changes if c["kind"] not in ("text",) and "(far)" not in c["kind"]
+        ]
         print(
             f"{name}: cached changes, key press to new image: median "
             f"{statistics.median(cached) if cached else float('nan'):.0f} ms, max "
@@ -346,11 +356,11 @@ def _check_explorers(page, where: str, *, timeout_ms: int = 20_000) -> list[dict
             f" ms); uncached: "
             + ", ".join(f"{c['kind']} {c['ms']:.0f} ms" for c in changes if not c["cached"])
         )
-        if cached:
-            assert statistics.median(cached) <= CACHED_MEDIAN_MS and max(cached) <= CACHED_MAX_MS, (
-                f"{name}: cached changes took {cached} ms (bars: median {CACHED_MEDIAN_MS}, "
-                f"max {CACHED_MAX_MS})"
-            )
+        assert pressed, f"{name}: no key press or click was measured"
+        assert statistics.median(pressed) <= CACHED_MEDIAN_MS and max(pressed) <= CACHED_MAX_MS, (
+            f"{name}: key presses and clicks took {pressed} ms, key press to decoded image "
+            f"(bars: median {CACHED_MEDIAN_MS}, max {CACHED_MAX_MS})"
+        )
         report += changes
     return report
 
@@ -542,7 +552,6 @@ def test_the_visualizer_app_works_offline_with_no_code_and_every_control_redraws
 def test_a_saved_html_view_works_offline_with_no_python(tmp_path):
     """``explorer.save("view.html")``: one file; its controls change the image with the network cut."""
     import ipywidgets as widgets
-    from playwright.sync_api import sync_playwright
 
     from course_utils.widgets import FigureExplorer
 
@@ -554,6 +563,22 @@ def test_a_saved_html_view_works_offline_with_no_python(tmp_path):
         },
     )
     path = ex.save(tmp_path / "view.html")
+    _works_offline(path, ex.display_size[0])
+    # a course view: inspect's state view of a small LSTM; its main controls (step, unit) work
+    import torch
+
+    from course_utils.inspector import inspect
+
+    torch.manual_seed(0)
+    ins = inspect(torch.nn.LSTM(3, 4, num_layers=2, batch_first=True), torch.randn(2, 9, 3))
+    state = ins.save(tmp_path / "state.html")
+    _works_offline(state, ins.current.display_size[0], select=False)
+
+
+def _works_offline(path, width_css: int, *, select: bool = True) -> None:
+    """Open a saved view with every request but file:// refused; its controls change the image."""
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         browser = _browser(p)
         page = browser.new_page(viewport=VIEWPORT)
@@ -569,15 +594,19 @@ def test_a_saved_html_view_works_offline_with_no_python(tmp_path):
             img = page.locator(".course-file img")
             page.wait_for_function("() => document.querySelector('.course-file img').naturalWidth")
             first = img.get_attribute("src")
-            page.locator("select").select_option(label="b")
-            assert img.get_attribute("src") != first
-            slider = page.locator("input[type=range]")
-            slider.focus()
-            slider.press("ArrowRight")
-            third = img.get_attribute("src")
-            assert third not in (first, None) and page.locator(".course-missing").is_hidden()
+            if select:
+                page.locator("select").select_option(label="b")
+                assert img.get_attribute("src") != first
+            sliders = page.locator("input[type=range]:not([disabled])")
+            assert sliders.count() >= 1, "no working slider in the saved file"
+            for k in range(sliders.count()):
+                before = img.get_attribute("src")
+                sliders.nth(k).focus()
+                sliders.nth(k).press("ArrowRight")
+                after = img.get_attribute("src")
+                assert after not in (before, None) and page.locator(".course-missing").is_hidden()
             width = page.evaluate("() => document.querySelector('.course-file img').naturalWidth")
-            assert width == HIDPI_SCALE * ex.display_size[0]  # the 2x frame, shown at 1x
+            assert width == HIDPI_SCALE * width_css  # the 2x frame, shown at 1x
         finally:
             browser.close()
     assert all(url.startswith("file://") for url in asked), asked

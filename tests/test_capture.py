@@ -357,3 +357,15 @@ def test_calls_that_do_not_continue_each_other_are_not_joined():
         model(torch.randn(2, 4), torch.randn(2, 3, 4))  # another source length
     record, how = cap.joined("")
     assert record is cap[""] and "do not continue" in how
+
+
+def test_repeated_self_attention_is_not_joined_into_a_false_alignment():
+    torch.manual_seed(0)
+    attn = nn.MultiheadAttention(8, 2, batch_first=True)
+    a, b = torch.randn(2, 6, 8), torch.randn(2, 6, 8)
+    with capture_attention(attn) as cap:
+        attn(a, a, a)
+        attn(b, b, b)  # the same layer on another input: two calls, not 12 decoder steps
+    record, how = cap.joined("")
+    assert record is cap[1] and record.weights.shape == (2, 2, 6, 6)
+    assert "do not continue" in how

@@ -3,13 +3,18 @@
 Meaningful: the states of its recurrent layers and/or the weights of its attention, recorded from the
 forward pass, and equal to what the model computed. Each case builds the model as its notebook does
 (smaller), inspects it, and checks the views it must have and one number against the model itself.
+The course_utils models are imported; the few classes a notebook defines itself (01's adder, 02's
+two stacked designs, 03's packed stack and hand-set step counter) are rebuilt here in their shape.
 """
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from course_utils.attention_pooling import POOLINGS, PooledLSTM
 from course_utils.bert_lstm import ClsLSTM, MeanPoolLSTM, TokenLSTM
@@ -79,6 +84,49 @@ def test_01_recurrent_adders(cell, kind, kwargs):
         torch.testing.assert_close(trace.output(), model.rnn(x)[0])  # the module's own states
 
     _every_view_draws(ins)
+
+
+class Stacked(nn.Module):
+    """02's LastStep / EveryStep and 03's Packed: two stacked LSTMs read at the last step, at every
+    step, or packed to each sequence's length."""
+
+    def __init__(self, read: str) -> None:
+        super().__init__()
+        self.read = read
+        self.lstm1, self.lstm2 = nn.LSTM(3, 8, batch_first=True), nn.LSTM(8, 4, batch_first=True)
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x, lengths=None):
+        if self.read == "packed":
+            x = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            _, (h_n, _) = self.lstm2(self.lstm1(x)[0])
+            return self.head(h_n[-1])
+        seq = self.lstm2(self.lstm1(x)[0])[0]
+        return self.head(seq[:, -1] if self.read == "last" else seq)
+
+
+@pytest.mark.parametrize("read", ["last", "every", "packed"])
+def test_02_03_stacked_designs(read):
+    x, lengths = torch.randn(3, 7, 3), torch.tensor([7, 4, 2])
+    ins = inspect(Stacked(read), x, lengths) if read == "packed" else inspect(Stacked(read), x)
+    assert _shown(ins, "lstm") == ["lstm1", "lstm2"]
+    expected = [7, 4, 2] if read == "packed" else [7, 7, 7]
+    assert ins.records["lstm2"].lengths.tolist() == expected
+    _every_view_draws(ins)
+
+
+def test_03_the_hand_set_step_counter_counts_in_its_cell_state():
+    counter = nn.LSTM(3, 1, batch_first=True)
+    with torch.no_grad():
+        for p in counter.parameters():
+            p.zero_()
+        counter.bias_ih_l0.copy_(torch.tensor([10.0, 10.0, math.atanh(0.1), 10.0]))  # i f g o
+    x, lengths = torch.randn(3, 8, 3), torch.tensor([8, 5, 3])
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    ins = inspect(counter, packed)
+    c = ins.records[""].c[0, 0, :, :, 0]  # (B, T): the one unit's c
+    counted = 10 * c[torch.arange(3), lengths - 1]
+    torch.testing.assert_close(counted, lengths.float(), atol=1e-2, rtol=0)  # sigmoid(10) < 1
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)

@@ -346,3 +346,49 @@ def test_an_lstm_applied_twice_to_unrelated_inputs_gets_one_view_per_call():
     assert ins.kinds["lstm (call 0)"] == "lstm" and ins.kinds["lstm (call 1)"] == "lstm"
     assert ins.records["lstm (call 0)"].seq_len == 5 and ins.records["lstm (call 1)"].seq_len == 7
     assert "call 1 of 2" in ins.notes["lstm (call 1)"]
+
+
+def test_a_subclassed_lstm_with_its_own_forward_is_left_out_with_a_note_and_the_rest_shown():
+    class Peephole(nn.LSTM):  # its own forward: tracing would run nn.LSTM's instead
+        def forward(self, x, hx=None):
+            out, state = super().forward(x, hx)
+            return out * 0.5, state
+
+    class Both(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.custom = Peephole(3, 4, batch_first=True)
+            self.plain = nn.LSTM(4, 2, batch_first=True)
+
+        def forward(self, x):
+            return self.plain(self.custom(x)[0])[0]
+
+    ins = inspect(Both(), torch.randn(2, 5, 3))
+    assert "plain" in ins.views and "custom" not in ins.views
+    assert "custom" in ins.skipped and "own forward" in ins.skipped["custom"]
+    with pytest.raises(NothingToInspectError, match="own forward"):
+        inspect(Peephole(3, 4), torch.randn(5, 1, 3))
+
+
+def test_seq2seq_labels_per_component_and_numbers_where_labels_do_not_fit():
+    from course_utils.seq2seq import Seq2SeqAttention
+
+    torch.manual_seed(0)
+    model = Seq2SeqAttention(target_kind="symbols", vocab_size=6, hidden_size=8, num_layers=1)
+    source = torch.randint(1, 6, (2, 5))  # 5 source steps
+    decoder_inputs = torch.randint(1, 6, (2, 7))  # 7 decoder steps
+    src, tgt = list("abcde"), [f"y{k}" for k in range(7)]
+    ins = inspect(model, source, decoder_inputs, tokens=src)  # one list: fits the 5-step views
+    assert "numbered instead" in ins.notes["decoder"]  # 7 decoder steps, 5 labels
+    assert "numbered instead" not in ins.notes.get("encoder", "")
+    ins = inspect(
+        model,
+        source,
+        decoder_inputs,
+        tokens={"encoder": src, "decoder": tgt, "attention": src},
+        query_tokens={"attention": tgt},
+    )
+    assert not any("numbered" in note for note in ins.notes.values())
+    view = ins.views["attention"]
+    assert view.controls["query"].max == 6  # every decoder step can be picked
+    _views_render_and_every_control_changes_the_figure(ins)

@@ -317,3 +317,32 @@ def test_explorer_saves_one_self_contained_html_file(tmp_path):
         .split("</script>")[0]
     )
     assert len(small["frames"]) == 2  # the toggle only; the slider is fixed
+
+
+def test_a_saved_file_keeps_the_views_main_controls_working_thinned_to_the_budget(tmp_path):
+    from course_utils.widgets import View
+
+    class Grid(View):
+        main_controls = ("step", "unit")
+
+        def update(self, fig, *, example, step, unit):
+            fig.clear()
+            fig.add_subplot().set_title(f"{example} {step} {unit}")
+
+    ex = FigureExplorer(
+        Grid(),
+        {
+            "example": widgets.IntSlider(value=0, min=0, max=3, description="example"),
+            "step": widgets.IntSlider(value=5, min=0, max=39, description="step"),
+            "unit": widgets.IntSlider(value=0, min=0, max=15, description="unit"),
+        },
+        layout=None,
+    )
+    page = ex.save(tmp_path / "grid.html", max_frames=60).read_text()
+    data = json.loads(page.split('id="course-explorer-data">')[1].split("</script>")[0])
+    controls = {c["name"]: c for c in data["controls"]}
+    assert not controls["step"]["fixed"] and not controls["unit"]["fixed"]
+    assert controls["example"]["fixed"]  # the budget went to the main controls
+    assert "5" in controls["step"]["labels"]  # the value shown now is one of them
+    assert "of its 40 values in this file" in controls["step"]["note"]
+    assert 20 <= len(data["frames"]) <= 60

@@ -265,3 +265,90 @@ def test_importing_the_module_does_not_import_transformers():
         "import torch; assert t.transformer_models(torch.nn.Linear(2, 2)) == {}"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class PositionalBert(transformers.BertModel if transformers else object):
+    """A BertModel whose forward names output_attentions and return_dict (as transformers 4 did)."""
+
+    def forward(self, input_ids, attention_mask=None, output_attentions=None, return_dict=None):
+        return super().forward(
+            input_ids,
+            attention_mask=attention_mask,
+            output_attentions=output_attentions,
+            return_dict=return_dict,
+        )
+
+
+#: name -> (build, call args, call kwargs): BERT and GPT-2 called with their inputs by position.
+TUPLE_CASES = {
+    "BertModel": (lambda: transformers.BertModel(bert_config()), (IDS, MASK), {}),
+    "GPT2Model": (lambda: transformers.GPT2Model(gpt2_config()), (IDS, None, MASK), {}),
+    "BertForSequenceClassification": (
+        lambda: transformers.BertForSequenceClassification(bert_config()),
+        (IDS, MASK),
+        {},
+    ),
+    "BartModel": (bart, (), ENC_DEC),
+}
+
+
+@pytest.mark.parametrize("asked", [False, True], ids=["plain", "output_attentions"])
+@pytest.mark.parametrize("case", list(TUPLE_CASES))
+def test_return_dict_false_gives_the_callers_tuple(case, asked):
+    build, args, kwargs = TUPLE_CASES[case]
+    torch.manual_seed(0)
+    model = _eager(build())
+    extra = {"return_dict": False, **({"output_attentions": True} if asked else {})}
+    with torch.no_grad():
+        plain = model(*args, **kwargs, **extra)
+        own = model(*args, **kwargs, output_attentions=True)
+        with capture_transformer_attention(model) as rec:
+            out = model(*args, **kwargs, **extra)
+    assert isinstance(out, tuple) and len(out) == len(plain)
+    assert_same(out, plain)  # torch.equal on every element, attention tuples included
+    field = "encoder_attentions" if case == "BartModel" else "attentions"
+    torch.testing.assert_close(rec[0].weights, torch.stack(own[field], 1), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "asked", "as_tuple"),
+    [
+        ((IDS, MASK, True), {}, True, False),
+        ((IDS, MASK, True, False), {}, True, True),
+        ((IDS, MASK, None, False), {}, False, True),
+        ((IDS, MASK), {"output_attentions": False, "return_dict": False}, False, True),
+        ((IDS,), {"attention_mask": MASK}, False, False),
+    ],
+    ids=["attentions", "attentions-tuple", "tuple", "keywords", "mask-keyword"],
+)
+def test_output_attentions_and_return_dict_passed_by_position(args, kwargs, asked, as_tuple):
+    torch.manual_seed(0)
+    model = _eager(PositionalBert(bert_config()))
+    with torch.no_grad():
+        plain = model(*args, **kwargs)
+        with capture_transformer_attention(model) as rec:
+            out = model(*args, **kwargs)
+    assert isinstance(out, tuple) == as_tuple
+    assert_same(out, plain)
+    if as_tuple:  # (last_hidden_state, pooler_output[, attentions])
+        assert len(out) == 2 + asked
+        attentions = out[2] if asked else None
+    else:
+        attentions = out.attentions
+    assert torch.equal(rec[""].key_padding, MASK == 0)
+    assert (attentions is not None) == asked
+    if asked:
+        torch.testing.assert_close(rec[""].weights, torch.stack(attentions, 1), atol=0, rtol=0)
+
+
+def test_config_return_dict_false_gives_a_tuple():
+    torch.manual_seed(0)
+    model = _eager(transformers.GPT2Model(gpt2_config()))
+    model.config.return_dict = False
+    with torch.no_grad():
+        plain = model(IDS)
+        with capture_transformer_attention(model) as rec:
+            out = model(IDS)
+    assert isinstance(out, tuple)
+    assert_same(out, plain)
+    assert rec[""].weights.shape == (2, 2, 4, 6, 6)
