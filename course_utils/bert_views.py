@@ -83,7 +83,7 @@ def _head_matrix(
     weights, tokens = attention_weights(encoded, i, skip_special=skip_special)
     if head is None:
         return weights[layer].mean(0), tokens, "mean of heads"
-    return weights[layer, head], tokens, f"head {head + 1}"
+    return weights[layer, head], tokens, f"head {head}"
 
 
 @styled
@@ -115,7 +115,7 @@ def plot_bert_head(
         norm=norm,
         xlabel="attended to (key)",
         ylabel="attending (query)",
-        title=f"layer {layer + 1}, {which}",
+        title=f"layer {layer}, {which}",
         colorbar=colorbar,
         colorbar_label="attention weight",
         max_labels=60,
@@ -177,8 +177,8 @@ def plot_layer_head_grid(
         title=f"{encoded.texts[i]!r}: every head of every layer",
     )
     centre = (t - 1) / 2
-    ax.set_xticks([h * step + centre for h in range(n_heads)], [str(h + 1) for h in range(n_heads)])
-    ax.set_yticks([r * step + centre for r in range(len(layers))], [str(x + 1) for x in layers])
+    ax.set_xticks([h * step + centre for h in range(n_heads)], [str(h) for h in range(n_heads)])
+    ax.set_yticks([r * step + centre for r in range(len(layers))], [str(x) for x in layers])
     ax.tick_params(length=0)
     return fig
 
@@ -245,7 +245,7 @@ def plot_token_lines(
     ax.set_xlim(-0.5, 1.5)
     ax.set_ylim(t - 0.5, -0.5)
     ax.set_axis_off()
-    ax.set_title(f"layer {layer + 1}, {which}: query -> key")
+    ax.set_title(f"layer {layer}, {which}: query -> key")
     return ax.figure
 
 

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from .attention_plots import RELEVANT_COLOR, _as_rows, _stacked_axes
 from .plots import heatmap, heatmap_grid, shared_norm, to_numpy
 from .style import LINE_COLORS, new_figure, styled
+from .widgets import FigureExplorer, View
 
 #: What :func:`course_utils.gradients.input_gradient_norms` differentiates by default: the output.
 GRADIENT_QUANTITY = r"\partial \hat y / \partial x_t"
@@ -203,12 +204,72 @@ def plot_connectivity_grid(
     )
 
 
+class GradientView(View):
+    """The gradient explorer's figure: one example's gradient norm per input step, one line per
+    depth, on a log axis whose limits stay fixed across every view (marked steps dashed).
+
+    Axes, legend and ticks are built once (:meth:`build`); an update only sets the lines' data,
+    the marks and the title.
+
+    Args:
+        norms: stage -> (depth label -> ``(B, T)`` per-example norms), same ``B``, ``T`` and
+            labels everywhere.
+        positions: ``(B, K)`` steps to flag (e.g. the adding problem's marked steps).
+    """
+
+    def __init__(self, norms: Mapping[str, Mapping[str, object]], positions=None) -> None:
+        if not norms:
+            raise ValueError(
+                "expected a mapping stage -> (label -> (B, T) norms), got an empty one"
+            )
+        self.data = {
+            stage: {k: _as_rows(v, f"norms[{stage!r}][{k!r}]") for k, v in group.items()}
+            for stage, group in norms.items()
+        }
+        every = np.concatenate([v.reshape(-1) for g in self.data.values() for v in g.values()])
+        positive = every[every > 0]
+        if positive.size == 0:
+            raise ValueError("every gradient norm is 0: nothing to draw on a log axis")
+        self.ylim = (float(positive.min()) / 2, float(positive.max()) * 2)
+        first = next(iter(next(iter(self.data.values())).values()))  # (B, T)
+        self.batch, self.n_steps = first.shape
+        self.positions = (
+            None
+            if positions is None
+            else np.asarray(to_numpy(positions), dtype=int).reshape(self.batch, -1)
+        )
+        self.labels = list(next(iter(self.data.values())))
+        if any(list(group) != self.labels for group in self.data.values()):
+            raise ValueError(
+                f"every stage must have the same labels, in the same order: {self.labels}"
+            )
+        self.panel: _ProfilePanel | None = None
+
+    def build(self, fig: Figure) -> None:
+        """The log axis, one line per depth, the marks, the legend and the fixed limits."""
+        ax = _stacked_axes(fig, 1, left=0.11, right=0.8, top=0.9, bottom=0.16)[0]
+        n_marks = 0 if self.positions is None else self.positions.shape[1]
+        self.panel = _ProfilePanel(ax, self.labels, n_marks=n_marks)
+        # the legend beside the axes: inside, it covered the trained profiles
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        self.panel.set_limits(self.n_steps, self.ylim)
+
+    def update(self, fig: Figure, *, stage: str, example: int) -> None:
+        """Show one stage's profiles of one example."""
+        marked = self.positions is not None
+        self.panel.update(
+            [v[example] for v in self.data[stage].values()],
+            self.positions[example] if marked else (),
+            f"{stage}, example {example}" + (" (dashed: marked steps)" if marked else ""),
+        )
+
+
 def gradient_explorer(
     norms: Mapping[str, Mapping[str, object]],
     *,
     positions=None,
     title: str | None = "Gradient norm per input step, one example at a time",
-):
+) -> FigureExplorer:
     """A widget: pick when (e.g. "at init", "trained") and an example; see its gradient profile per
     depth on a log axis whose limits stay fixed across every view.
 
@@ -218,54 +279,17 @@ def gradient_explorer(
     """
     import ipywidgets as widgets
 
-    from .widgets import FigureExplorer
-
-    if not norms:
-        raise ValueError("expected a mapping stage -> (label -> (B, T) norms), got an empty one")
-    data = {
-        stage: {k: _as_rows(v, f"norms[{stage!r}][{k!r}]") for k, v in group.items()}
-        for stage, group in norms.items()
-    }
-    every = np.concatenate([v.reshape(-1) for g in data.values() for v in g.values()])
-    positive = every[every > 0]
-    if positive.size == 0:
-        raise ValueError("every gradient norm is 0: nothing to draw on a log axis")
-    ylim = (float(positive.min()) / 2, float(positive.max()) * 2)
-    batch = next(iter(next(iter(data.values())).values())).shape[0]
-    pos = (
-        None if positions is None else np.asarray(to_numpy(positions), dtype=int).reshape(batch, -1)
-    )
-
-    labels = list(next(iter(data.values())))
-    if any(list(group) != labels for group in data.values()):
-        raise ValueError(f"every stage must have the same labels, in the same order: {labels}")
-    n_steps = next(iter(next(iter(data.values())).values())).shape[1]
-    panels: list[_ProfilePanel] = []
-
-    def draw(fig: Figure, stage: str, example: int) -> None:
-        if not fig.axes:  # first call (or after a failed draw): axes, legend and ticks once
-            ax = _stacked_axes(fig, 1, left=0.11, right=0.8, top=0.9, bottom=0.16)[0]
-            panels[:] = [_ProfilePanel(ax, labels, n_marks=0 if pos is None else pos.shape[1])]
-            # the legend beside the axes: inside, it covered the trained profiles
-            ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-            panels[0].set_limits(n_steps, ylim)
-        panels[0].update(
-            [v[example] for v in data[stage].values()],
-            () if pos is None else pos[example],
-            f"{stage}, example {example}" + ("" if pos is None else " (dashed: marked steps)"),
-        )
-
+    view = GradientView(norms, positions)
     controls = {
-        "stage": widgets.Dropdown(options=list(data), description="when"),
-        "example": widgets.IntSlider(value=0, min=0, max=batch - 1, description="example"),
+        "stage": widgets.Dropdown(options=list(view.data), description="when"),
+        "example": widgets.IntSlider(value=0, min=0, max=view.batch - 1, description="example"),
     }
-    return FigureExplorer(
-        draw, controls, figsize=(7.0, 3.0), title=title, layout="none", clear=False
-    )
+    return FigureExplorer(view, controls, figsize=(7.0, 3.0), title=title, layout=None)
 
 
 __all__ = [
     "GRADIENT_QUANTITY",
+    "GradientView",
     "gradient_explorer",
     "gradient_norm_scale",
     "plot_connectivity_grid",

@@ -6,6 +6,9 @@ They take weights, not models, so they draw anything that yields per-head attent
 picture shows only real tokens, and panels that are compared share one colour scale.
 
 Shapes: ``H`` heads, ``L`` queries, ``S`` keys (``L == S`` for self-attention), ``N`` examples.
+Self-attention (queries are the keys) crops padding off rows and columns and labels both with
+``tokens``; attention whose queries are another sequence (cross-attention, a decoder's steps joined
+over a loop) keeps every row and labels the rows with ``query_tokens`` (default: step numbers).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FixedFormatter
 
+from .alignment_plots import _per_example
 from .plots import heatmap, heatmap_grid, to_numpy
 from .style import LINE_COLORS, WEIGHTS_CMAP, styled
 from .widgets import FigureExplorer, View
@@ -58,17 +62,36 @@ def _labels(labels: Sequence[str] | None, n: int, what: str) -> list[str]:
     return labels[:n]
 
 
-def _key_query_labels(tokens, query_tokens, n_q: int, n_k: int) -> tuple[list[str], list[str]]:
-    """Key labels, and query labels (the same tokens for self-attention unless given apart)."""
-    if query_tokens is None and n_q == n_k:
+def _is_self_attention(self_attention: bool | None, query_tokens, n_q: int, n_k: int) -> bool:
+    """Whether the queries are the keys: as given, or (``None``) when ``L == S`` and no
+    ``query_tokens`` name the rows apart."""
+    if self_attention is None:
+        return n_q == n_k and query_tokens is None
+    if self_attention and n_q != n_k:
+        raise ValueError(
+            f"self_attention=True needs as many queries as keys, got {n_q} queries and {n_k} "
+            "keys; pass self_attention=False for cross-attention"
+        )
+    return bool(self_attention)
+
+
+def _key_query_labels(
+    tokens, query_tokens, n_q: int, n_k: int, self_attention: bool
+) -> tuple[list[str], list[str]]:
+    """Key labels, and query labels (the key tokens for self-attention unless given apart)."""
+    if query_tokens is None and self_attention:
         query_tokens = tokens
     return _labels(tokens, n_k, "key"), _labels(query_tokens, n_q, "query")
 
 
-def _cropped_and_labelled(w: np.ndarray, length, tokens, query_tokens) -> tuple[np.ndarray, dict]:
+def _cropped_and_labelled(
+    w: np.ndarray, length, tokens, query_tokens, self_attention: bool | None
+) -> tuple[np.ndarray, dict]:
     """Weights ``(..., L, S)`` without padding, and the heatmap arguments that label their axes."""
-    w = crop(w, length)
-    keys, queries = _key_query_labels(tokens, query_tokens, *w.shape[-2:])
+    n_q, n_k = w.shape[-2:]
+    same = _is_self_attention(self_attention, query_tokens, n_q, n_k)
+    w = crop(w, length, query_length=None if same else n_q)
+    keys, queries = _key_query_labels(tokens, query_tokens, *w.shape[-2:], same)
     axes = {"x_labels": keys, "y_labels": queries, "xlabel": KEY_LABEL, "ylabel": QUERY_LABEL}
     return w, {**axes, "colorbar_label": "attention weight"}
 
@@ -80,6 +103,7 @@ def plot_head(
     tokens: Sequence[str] | None = None,
     query_tokens: Sequence[str] | None = None,
     length: int | None = None,
+    self_attention: bool | None = None,
     highlight_query: int | None = None,
     title: str | None = None,
     norm: Normalize | None = None,
@@ -91,8 +115,10 @@ def plot_head(
     Args:
         weights: ``(L, S)`` weights of one head (one example).
         tokens: key labels (at least ``length`` of them); default step numbers.
-        query_tokens: query labels (default ``tokens`` for self-attention).
+        query_tokens: query labels (default: ``tokens`` for self-attention, else step numbers).
         length: real length; padded keys (and queries, for self-attention) are cut off.
+        self_attention: whether the queries are the keys; default: ``L == S`` and no
+            ``query_tokens``. Pass ``False`` for cross-attention that happens to be square.
         highlight_query: outline this query's row.
         norm: colour scale (default: this matrix's range); pass one to compare figures.
     """
@@ -102,7 +128,7 @@ def plot_head(
             f"plot_head expects one head's weights (L, S), got shape {w.shape}; "
             "pick an example and a head first, e.g. weights[0, 1]"
         )
-    w, labelled = _cropped_and_labelled(w, length, tokens, query_tokens)
+    w, labelled = _cropped_and_labelled(w, length, tokens, query_tokens, self_attention)
     n_q, n_k = w.shape
     fig = heatmap(w, ax=ax, title=title, norm=norm, colorbar=colorbar, **labelled)
     if highlight_query is not None:
@@ -129,6 +155,7 @@ def plot_heads(
     tokens: Sequence[str] | None = None,
     query_tokens: Sequence[str] | None = None,
     length: int | None = None,
+    self_attention: bool | None = None,
     row_titles: Sequence[str] | None = None,
     suptitle: str | None = None,
     panel_size: tuple[float, float] = (2.4, 2.2),
@@ -141,7 +168,8 @@ def plot_heads(
 
     Args:
         weights: ``(H, L, S)`` for one example (e.g. ``cap["attention"].weights[0]``) or ``(rows, H, L, S)``.
-        tokens, query_tokens, length: labels and real length, as in :func:`plot_head`.
+        tokens, query_tokens, length, self_attention: labels, real length and whether the
+            queries are the keys, as in :func:`plot_head`.
         fig: draw into this figure (widgets reuse theirs).
     """
     w = to_numpy(weights)
@@ -159,7 +187,7 @@ def plot_heads(
     )
     if len(row_titles) != n_rows:
         raise ValueError(f"got {len(row_titles)} row_titles for {n_rows} rows")
-    w, labelled = _cropped_and_labelled(w, length, tokens, query_tokens)
+    w, labelled = _cropped_and_labelled(w, length, tokens, query_tokens, self_attention)
     n_q, n_k = w.shape[-2:]
     titles = [f"{row} head {h}".strip() for row in row_titles for h in range(n_heads)]
     return heatmap_grid(
@@ -183,12 +211,22 @@ class HeadView(View):
 
     Args:
         weights: ``(N, H, L, S)`` per-head weights.
-        lengths: real length of each example.
-        tokens: one list of labels per example (default step numbers).
+        lengths: real length (keys) of each example.
+        tokens: key labels, one list or one list per example (default step numbers).
+        query_tokens: row labels, one list or one list per example (default: ``tokens`` for
+            self-attention, else step numbers).
+        self_attention: whether the queries are the keys (rows cut with the keys' padding);
+            default: ``L == S`` and no ``query_tokens``.
     """
 
     def __init__(
-        self, weights, lengths: Sequence[int], tokens: Sequence[Sequence[str]] | None = None
+        self,
+        weights,
+        lengths: Sequence[int],
+        tokens: Sequence[str] | Sequence[Sequence[str]] | None = None,
+        *,
+        query_tokens: Sequence[str] | Sequence[Sequence[str]] | None = None,
+        self_attention: bool | None = None,
     ) -> None:
         self.w = to_numpy(weights)
         if self.w.ndim != 4:
@@ -197,11 +235,15 @@ class HeadView(View):
         self.lengths = [int(n) for n in lengths]
         if len(self.lengths) != n_examples:
             raise ValueError(f"got {len(self.lengths)} lengths for {n_examples} examples")
-        if tokens is not None and len(tokens) != n_examples:
-            raise ValueError(f"got {len(tokens)} token lists for {n_examples} examples")
-        self.tokens = tokens
+        self.self_attention = _is_self_attention(self_attention, query_tokens, self.n_q, self.n_k)
+        self.tokens = _per_example(tokens, n_examples, "tokens")
+        self.query_tokens = _per_example(query_tokens, n_examples, "query_tokens")
         self.steps = np.arange(max(self.n_q, self.n_k))
         self.parts: dict = {}
+
+    def rows(self, example: int) -> int:
+        """How many query rows ``example`` shows (self-attention: its real length)."""
+        return min(self.n_q, self.lengths[example]) if self.self_attention else self.n_q
 
     def build(self, fig: Figure) -> None:
         """Axes, colour bar, empty image and bars: what stays while the controls move."""
@@ -243,12 +285,17 @@ class HeadView(View):
     def update(self, fig: Figure, *, example: int, head: int, query: int) -> None:
         """Show one example and head, and one query's row (clamped to the example's length)."""
         parts, n_q, n_k = self.parts, self.n_q, self.n_k
-        one = crop(self.w[example], self.lengths[example])  # (H, L', S')
+        # (H, L', S'): self-attention loses padded rows too, other attention keeps every query
+        one = crop(self.w[example], self.lengths[example], query_length=self.rows(example))
         n_rows, n_cols = one.shape[1:]
         query = min(query, n_rows - 1)
-        tokens = self.tokens[example] if self.tokens is not None else None
-        keys = _labels(tokens, n_cols, "key")
-        queries = keys[:n_rows] if n_rows <= n_cols else [str(i) for i in range(n_rows)]
+        keys, queries = _key_query_labels(
+            None if self.tokens is None else self.tokens[example],
+            None if self.query_tokens is None else self.query_tokens[example],
+            n_rows,
+            n_cols,
+            self.self_attention,
+        )
         left, right = parts["left"], parts["right"]
         parts["image"].set_data(one[head])
         parts["image"].set_extent((-0.5, n_cols - 0.5, n_rows - 0.5, -0.5))
@@ -272,9 +319,11 @@ class HeadView(View):
 def head_explorer(
     weights,
     *,
-    tokens: Sequence[Sequence[str]] | None = None,
+    tokens: Sequence[str] | Sequence[Sequence[str]] | None = None,
+    query_tokens: Sequence[str] | Sequence[Sequence[str]] | None = None,
     lengths: Sequence[int] | None = None,
     key_padding_mask=None,
+    self_attention: bool | None = None,
     title: str | None = "Attention per head: pick an example, a head and a query",
     figsize: tuple[float, float] = (8.0, 3.4),
 ) -> FigureExplorer:
@@ -286,8 +335,13 @@ def head_explorer(
 
     Args:
         weights: ``(N, H, L, S)`` per-head weights, e.g. ``cap["attention"]`` or one BERT layer.
-        tokens: one list of labels per example (default step numbers).
+        tokens: key labels (columns), one list or one list per example (default step numbers).
+        query_tokens: query labels (rows), one list or one list per example; default: ``tokens``
+            for self-attention, else step numbers (a decoder's steps).
         lengths: real length of each example; or give ``key_padding_mask (N, S)`` (True at padding).
+        self_attention: whether the queries are the keys; default: ``L == S`` and no
+            ``query_tokens``. When not, every query row is kept and can be picked (padding cuts
+            only the keys): pass ``False`` for cross-attention and a decoder's joined steps.
 
     Returns:
         A :class:`course_utils.widgets.FigureExplorer` (its first view is also a static image).
@@ -297,24 +351,28 @@ def head_explorer(
     w = to_numpy(weights)
     if w.ndim != 4:
         raise ValueError(f"head_explorer expects (N, heads, L, S) weights, got shape {w.shape}")
-    n_examples, n_heads, n_q, n_k = w.shape
+    n_examples, n_heads, _, n_k = w.shape
     if lengths is not None and key_padding_mask is not None:
         raise ValueError("give lengths or key_padding_mask, not both")
     if key_padding_mask is not None:
         from .masks import lengths_from_padding_mask
 
         lengths = lengths_from_padding_mask(key_padding_mask).tolist()
-    view = HeadView(w, [n_k] * n_examples if lengths is None else lengths, tokens)
+    view = HeadView(
+        w,
+        [n_k] * n_examples if lengths is None else lengths,
+        tokens,
+        query_tokens=query_tokens,
+        self_attention=self_attention,
+    )
     example = widgets.IntSlider(value=0, min=0, max=n_examples - 1, description="example")
     head = widgets.Dropdown(
         options=[(f"head {h}", h) for h in range(n_heads)], value=0, description="head"
     )
-    query = widgets.IntSlider(
-        value=0, min=0, max=min(n_q, view.lengths[0]) - 1, description="query"
-    )
+    query = widgets.IntSlider(value=0, min=0, max=view.rows(0) - 1, description="query")
 
     def on_example(change: dict) -> None:  # the query slider follows the example's real length
-        query.max = min(n_q, view.lengths[change["new"]]) - 1
+        query.max = view.rows(change["new"]) - 1
 
     example.observe(on_example, names="value")
     return FigureExplorer(

@@ -2,27 +2,27 @@
 
 Data in, ``Figure`` out: each function takes :class:`~course_utils.importance.LayerImportance`
 objects (computed once), accepts ``ax=`` or ``fig=`` and returns the figure. The explorer widget
-(:func:`importance_explorer`) redraws one reused figure when the method or the example changes.
+(:func:`importance_explorer`, an :class:`ImportanceView`) updates one reused figure when the model,
+the method or the example changes.
 """
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import Bbox
 
 from .importance import LayerImportance
 from .plots import heatmap, to_numpy
 from .style import LINE_COLORS, new_figure, styled
-
-if TYPE_CHECKING:  # pragma: no cover - ipywidgets loads only when a widget is built
-    from .widgets import FigureExplorer
+from .widgets import FigureExplorer, View
 
 __all__ = [
     "signed_shares",
@@ -31,6 +31,7 @@ __all__ = [
     "plot_method_comparison",
     "plot_accuracy_comparison",
     "importance_explorer",
+    "ImportanceView",
 ]
 
 #: Method colours: the course's line colours without red, which marks the highlighted example.
@@ -104,6 +105,22 @@ def signed_shares(imp: LayerImportance, index: int) -> np.ndarray:
     return row / total if total > 0 else row
 
 
+def _highlight(ax: Axes, imp: LayerImportance, index: int) -> Line2D:
+    """One example's scores per layer as a red line over the spread."""
+    _check_index(imp, index)
+    (line,) = ax.plot(
+        np.arange(len(imp.layers)),
+        to_numpy(imp.scores)[index],
+        "-o",
+        color=LINE_COLORS[1],
+        markersize=3.5,
+        linewidth=1.2,
+        zorder=5,
+        label=f"example {index}",
+    )
+    return line
+
+
 @styled
 def plot_layer_importance(
     imp: LayerImportance,
@@ -157,17 +174,7 @@ def plot_layer_importance(
             label="same for every example",
         )
     if highlight is not None:
-        _check_index(imp, highlight)
-        ax.plot(
-            x,
-            scores[highlight],
-            "-o",
-            color=LINE_COLORS[1],
-            markersize=3.5,
-            linewidth=1.2,
-            zorder=5,
-            label=f"example {highlight}",
-        )
+        _highlight(ax, imp, highlight)
     return _finish_layer_axes(
         ax,
         imp.layers,
@@ -288,6 +295,136 @@ def _as_models(imps) -> dict[str, dict[str, LayerImportance]]:
     return {"model": flat}
 
 
+class ImportanceView(View):
+    """The importance explorer's figure: one method's scores per layer over all examples, the
+    chosen example in red (top), and that example under every method of the model (bottom).
+
+    Each panel is built the first time it is shown, then hidden or updated: building axes, ticks
+    and legends is most of a redraw's cost; moving one line and a few bar heights is cheap. Panels
+    are keyed by what fixes their artists: the top one by (model, method), the bottom one by model
+    (its methods and key). Axes are placed by hand (no layout engine).
+
+    Args:
+        models: ``{model: {method: LayerImportance}}``, every entry on the same examples and layers.
+        texts, targets, predictions (``{model: tensor or None}``), class_names: the caption.
+        model: the model shown when no "model" control is given (a single model).
+    """
+
+    #: Stacked panels share one column per layer, so the layer names are written once (bottom).
+    TOP_BOX, BOTTOM_BOX = (0.13, 0.53, 0.60, 0.29), (0.13, 0.11, 0.60, 0.29)
+
+    def __init__(
+        self,
+        models: Mapping[str, Mapping[str, LayerImportance]],
+        *,
+        texts: Sequence[str] | None = None,
+        targets: torch.Tensor | None = None,
+        predictions: Mapping[str, torch.Tensor | None] | None = None,
+        class_names: Sequence[str] = ("negative", "positive"),
+        model: str | None = None,
+    ) -> None:
+        self.models = {name: dict(by_method) for name, by_method in models.items()}
+        every = [imp for by_method in self.models.values() for imp in by_method.values()]
+        _check_same_layers(every)
+        self.texts, self.targets, self.class_names = texts, targets, class_names
+        self.predictions = dict(predictions or {})
+        self.model = model or next(iter(self.models))
+        self.xlim = (-0.5, len(every[0].layers) - 0.5)
+        self.panels: dict[tuple[str, ...], Axes] = {}
+        self.spread: dict[Axes, tuple[Bbox, Line2D]] = {}  # a top panel's data limits, its line
+        self.caption_text = None
+
+    def caption(self, name: str, i: int) -> str:
+        """Example ``i``'s number, label, ``name``'s prediction and sentence (shortened)."""
+        parts = [f"example {i}"]
+        if self.targets is not None:
+            parts.append(f"label: {self.class_names[int(self.targets[i])]}")
+        if self.predictions.get(name) is not None:
+            parts.append(f"{name} predicts: {self.class_names[int(self.predictions[name][i])]}")
+        head = ", ".join(parts)
+        if self.texts is None:
+            return head
+        return head + "\n" + textwrap.shorten(f'"{self.texts[i]}"', width=95, placeholder=' ..."')
+
+    def build(self, fig: Figure) -> None:
+        """The caption; the panels come as they are first shown."""
+        self.panels.clear()
+        self.spread.clear()
+        self.caption_text = fig.text(0.5, 0.98, "", ha="center", va="top", fontsize=9)
+
+    def _top(self, fig: Figure, name: str, method: str, index: int) -> Axes:
+        by_method = self.models[name]
+        if method not in by_method:
+            ax = self.panels.get(("missing",))
+            if ax is None:
+                ax = self.panels[("missing",)] = fig.add_axes(self.TOP_BOX)
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, "", ha="center", va="center", transform=ax.transAxes)
+            ax.texts[0].set_text(f"{name!r} has no {method!r}\n(available: {', '.join(by_method)})")
+            return ax
+        imp = by_method[method]
+        ax = self.panels.get(("top", name, method))
+        if ax is None:
+            ax = self.panels[("top", name, method)] = fig.add_axes(self.TOP_BOX)
+            plot_layer_importance(imp, ax=ax, legend=False, title="")
+            extra = " (red: this example)" if imp.per_example else " (one value for all)"
+            _panel_title(ax, f"{method}: all examples{extra}")
+            ax.set_xlabel("")
+            ax.tick_params(labelbottom=False)  # the bottom panel names the layers
+            ax.set_ylabel(textwrap.fill(imp.unit, 20))
+            ax.set_xlim(self.xlim)
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=3))  # fewer tick labels: text is costly
+            if imp.per_example:  # the spread's data limits, without any one example
+                self.spread[ax] = ax.dataLim.frozen(), _highlight(ax, imp, index)
+        if imp.per_example:
+            # y limits as matplotlib's autoscale fits the spread and this example (whatever was
+            # shown before): a frame depends on the control values only
+            limits, line = self.spread[ax]
+            row = to_numpy(imp.scores[index])
+            line.set_ydata(row)
+            line.set_label(f"example {index}")
+            ax.dataLim.set(limits)
+            ax.update_datalim(np.column_stack([line.get_xdata(), row]))
+            ax.autoscale_view(scalex=False)
+        return ax
+
+    def _bottom(self, fig: Figure, name: str, index: int) -> Axes:
+        by_method = list(self.models[name].values())
+        ax = self.panels.get(("bottom", name))
+        if ax is None:
+            ax = self.panels[("bottom", name)] = fig.add_axes(self.BOTTOM_BOX)
+            plot_example_importance(by_method, index, ax=ax, legend=False, title="")
+            _panel_title(ax, "this example, every method")
+            ax.set_ylabel(textwrap.fill(ax.get_ylabel(), 20))
+            ax.set_xlim(self.xlim)
+            for m, imp in enumerate(by_method):  # a key as coloured text: cheaper than a legend
+                color = _METHOD_COLORS[m % len(_METHOD_COLORS)]
+                ax.text(
+                    1.03,
+                    1.0 - 0.14 * m,
+                    imp.method,
+                    color=color,
+                    fontsize=8,
+                    transform=ax.transAxes,
+                    va="top",
+                )
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=3))
+        shares = [signed_shares(imp, index) for imp in by_method]
+        for bars, values in zip(ax.containers, shares, strict=True):
+            for bar, value in zip(bars, values, strict=True):
+                bar.set_height(value)
+        _fit_ylim(ax, (0.0, 0.0), np.concatenate(shares))
+        return ax
+
+    def update(self, fig: Figure, *, method: str, index: int, model: str | None = None) -> None:
+        """Show ``model``'s ``method`` (top) and every method (bottom) for example ``index``."""
+        name = model or self.model
+        shown = {self._top(fig, name, method, index), self._bottom(fig, name, index)}
+        for ax in self.panels.values():
+            ax.set_visible(ax in shown)
+        self.caption_text.set_text(self.caption(name, index))
+
+
 def importance_explorer(
     imps: Mapping[str, Mapping[str, LayerImportance]]
     | Mapping[str, LayerImportance]
@@ -304,8 +441,8 @@ def importance_explorer(
     """A widget: pick a model, a method and an example; see the spread and this example.
 
     Top: the chosen method's scores per layer over all examples, this example in red. Bottom: this
-    example's scores under every method of that model (signed shares), in the same layer columns. The sentence, its label and
-    the model's prediction head the figure.
+    example's scores under every method of that model (signed shares), in the same layer columns.
+    The sentence, its label and the model's prediction head the figure.
 
     Args:
         imps: ``{model: {method: LayerImportance}}`` (a "model" control is shown when there are
@@ -319,8 +456,6 @@ def importance_explorer(
         a :class:`~course_utils.widgets.FigureExplorer` (display it as a cell's last value).
     """
     import ipywidgets as widgets
-
-    from .widgets import FigureExplorer
 
     models = _as_models(imps)
     every = [imp for by_method in models.values() for imp in by_method.values()]
@@ -347,102 +482,14 @@ def importance_explorer(
     method = method or next(iter(models[model]))
     if method not in method_names:
         raise ValueError(f"unknown method {method!r}; choose one of {method_names}")
-
-    def caption(name: str, i: int) -> str:
-        parts = [f"example {i}"]
-        if targets is not None:
-            parts.append(f"label: {class_names[int(targets[i])]}")
-        if preds.get(name) is not None:
-            parts.append(f"{name} predicts: {class_names[int(preds[name][i])]}")
-        head = ", ".join(parts)
-        if texts is None:
-            return head
-        return head + "\n" + textwrap.shorten(f'"{texts[i]}"', width=95, placeholder=' ..."')
-
-    # The figure is kept between redraws (clear=False): each panel is built the first time it is
-    # shown, then hidden or updated. Building axes, ticks and legends is most of a redraw's cost;
-    # moving one line and a few bar heights is cheap. Panels are keyed by what fixes their
-    # artists: the top one by (model, method), the bottom one by model (its methods and key).
-    panels: dict[tuple[str, ...], Axes] = {}
-    spread_ylim: dict[Axes, tuple[float, float]] = {}
-    # Stacked panels share one column per layer, so the layer names are written once (bottom).
-    top_box, bottom_box = (0.13, 0.53, 0.60, 0.29), (0.13, 0.11, 0.60, 0.29)
-    xlim = (-0.5, len(every[0].layers) - 0.5)
-
-    def top_panel(fig: Figure, name: str, method: str, index: int) -> Axes:
-        by_method = models[name]
-        if method not in by_method:
-            ax = panels.get(("missing",))
-            if ax is None:
-                ax = panels[("missing",)] = fig.add_axes(top_box)
-                ax.set_axis_off()
-                ax.text(0.5, 0.5, "", ha="center", va="center", transform=ax.transAxes)
-            ax.texts[0].set_text(f"{name!r} has no {method!r}\n(available: {', '.join(by_method)})")
-            return ax
-        imp = by_method[method]
-        ax = panels.get(("top", name, method))
-        if ax is None:
-            ax = panels[("top", name, method)] = fig.add_axes(top_box)
-            plot_layer_importance(
-                imp, ax=ax, highlight=index if imp.per_example else None, legend=False, title=""
-            )
-            extra = " (red: this example)" if imp.per_example else " (one value for all)"
-            _panel_title(ax, f"{method}: all examples{extra}")
-            ax.set_xlabel("")
-            ax.tick_params(labelbottom=False)  # the bottom panel names the layers
-            ax.set_ylabel(textwrap.fill(imp.unit, 20))
-            ax.set_xlim(xlim)
-            ax.yaxis.set_major_locator(MaxNLocator(nbins=3))  # fewer tick labels: text is costly
-            spread_ylim[ax] = ax.get_ylim()  # widened below to hold each example
-        if imp.per_example:
-            row = to_numpy(imp.scores[index])
-            (line,) = (ln for ln in ax.lines if ln.get_label().startswith("example "))
-            line.set_ydata(row)
-            line.set_label(f"example {index}")
-            _fit_ylim(ax, spread_ylim[ax], row)
-        return ax
-
-    def bottom_panel(fig: Figure, name: str, index: int) -> Axes:
-        by_method = list(models[name].values())
-        ax = panels.get(("bottom", name))
-        if ax is None:
-            ax = panels[("bottom", name)] = fig.add_axes(bottom_box)
-            plot_example_importance(by_method, index, ax=ax, legend=False, title="")
-            _panel_title(ax, "this example, every method")
-            ax.set_ylabel(textwrap.fill(ax.get_ylabel(), 20))
-            ax.set_xlim(xlim)
-            for m, imp in enumerate(by_method):  # a key as coloured text: cheaper than a legend
-                color = _METHOD_COLORS[m % len(_METHOD_COLORS)]
-                ax.text(
-                    1.03,
-                    1.0 - 0.14 * m,
-                    imp.method,
-                    color=color,
-                    fontsize=8,
-                    transform=ax.transAxes,
-                    va="top",
-                )
-            ax.yaxis.set_major_locator(MaxNLocator(nbins=3))
-        shares = [signed_shares(imp, index) for imp in by_method]
-        for bars, values in zip(ax.containers, shares, strict=True):
-            for bar, value in zip(bars, values, strict=True):
-                bar.set_height(value)
-        _fit_ylim(ax, (0.0, 0.0), np.concatenate(shares))
-        return ax
-
-    def draw(fig: Figure, index: int, method: str, **values) -> None:
-        # clear=False: panels are built once and then updated; layout=None with axes placed by
-        # hand. Both keep redraws fast.
-        if not fig.axes:  # the first call, or after a failed draw cleared the figure
-            panels.clear()
-            spread_ylim.clear()
-            fig.text(0.5, 0.98, "", ha="center", va="top", fontsize=9)
-        name = values.get("model", model)
-        shown = {top_panel(fig, name, method, index), bottom_panel(fig, name, index)}
-        for ax in panels.values():
-            ax.set_visible(ax in shown)
-        fig.texts[0].set_text(caption(name, index))
-
+    view = ImportanceView(
+        models,
+        texts=texts,
+        targets=targets,
+        predictions=preds,
+        class_names=class_names,
+        model=model,
+    )
     controls: dict[str, widgets.Widget] = {}
     if len(models) > 1:
         controls["model"] = widgets.Dropdown(options=list(models), value=model, description="model")
@@ -450,4 +497,4 @@ def importance_explorer(
     controls["index"] = widgets.IntSlider(
         value=index, min=0, max=n - 1, description="example", continuous_update=False
     )
-    return FigureExplorer(draw, controls, figsize=(6.6, 4.4), layout=None, clear=False)
+    return FigureExplorer(view, controls, figsize=(6.6, 4.4), layout=None)

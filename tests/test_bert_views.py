@@ -49,6 +49,7 @@ def test_plot_head_labels_tokens_and_shares_one_scale(encoded):
     fig = plot_bert_head(encoded, 1, 1, 2)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == encoded.tokens(1)
+    assert ax.get_title() == "layer 1, head 2"  # 0-based, as encoded.attentions[:, layer, head]
     assert ax.images[0].norm.vmin == 0 and ax.images[0].norm.vmax == 1
     w, _ = attention_weights(encoded, 1)
     np.testing.assert_allclose(ax.images[0].get_array(), w[1, 2], atol=1e-6)
@@ -66,7 +67,10 @@ def test_grid_is_one_image_with_every_head(encoded):
     mosaic = np.ma.filled(ax.images[0].get_array(), np.nan)
     assert mosaic.shape == (2 * (t + 1) - 1, 4 * (t + 1) - 1)
     np.testing.assert_allclose(mosaic[t + 1 :, 3 * (t + 1) :], w[1, 3], atol=1e-6)
-    assert [x.get_text() for x in ax.get_xticklabels()] == ["1", "2", "3", "4"]
+    assert [x.get_text() for x in ax.get_xticklabels()] == ["0", "1", "2", "3"]  # 0-based
+    assert [y.get_text() for y in ax.get_yticklabels()] == ["0", "1"]
+    one = plot_layer_head_grid(encoded, 0, layers=[1]).axes[0]
+    assert [y.get_text() for y in one.get_yticklabels()] == ["1"]
 
 
 def test_token_lines_draw_one_line_per_visible_weight(encoded):
@@ -74,6 +78,7 @@ def test_token_lines_draw_one_line_per_visible_weight(encoded):
     ax = fig.axes[0]
     lines = ax.collections[0].get_segments()
     assert 1 <= len(lines) <= 5 and all(seg[0][1] == 2 for seg in lines)  # all from query 2
+    assert ax.get_title() == "layer 0, head 0: query -> key"
     assert [t.get_text() for t in ax.texts[::2]] == encoded.tokens(1)
 
 

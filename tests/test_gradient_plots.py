@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from course_utils.gradient_plots import (
+    GradientView,
     gradient_explorer,
     gradient_norm_scale,
     plot_connectivity_grid,
@@ -17,6 +18,7 @@ from course_utils.gradient_plots import (
     plot_gradient_profiles,
 )
 from course_utils.style import STYLE
+from tests.view_tools import assert_fresh_build_matches
 
 POSITIONS = torch.tensor([[0, 4], [1, 2], [2, 3]])
 
@@ -100,3 +102,15 @@ def test_gradient_explorer_updates_its_artists_in_place():
         assert ge.figure.axes[0].get_ylim() == ylim
     with pytest.raises(ValueError, match="same labels"):
         gradient_explorer({"a": {"1": norms}, "b": {"2": norms}})
+
+
+def test_gradient_explorer_is_a_view_that_a_fresh_build_redraws_alike():
+    """The explorer drives a GradientView: built once and updated in place, it shows what a view
+    built anew for the same values shows, to the pixel."""
+    g = torch.Generator().manual_seed(0)
+    norms = {s: {f"{d}": torch.rand(3, 8, generator=g) + 0.1 for d in (1, 2)} for s in "ab"}
+    ge = gradient_explorer(norms, positions=POSITIONS)
+    for name, value in (("example", 2), ("stage", "b"), ("example", 1)):
+        ge.controls[name].value = value
+    assert isinstance(ge.view, GradientView) and ge.error.value == ""
+    assert_fresh_build_matches(ge)

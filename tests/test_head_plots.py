@@ -124,3 +124,39 @@ def test_head_explorer_is_a_view_that_a_fresh_build_redraws_alike():
         ex.controls[name].value = value
     assert isinstance(ex.view, HeadView) and ex.error.value == ""
     assert_fresh_build_matches(ex)
+
+
+@pytest.mark.parametrize("n_k", [6, 12])
+def test_head_explorer_cross_attention_keeps_every_query_row(n_k):
+    """A decoder's 12 steps over a padded source (key lengths 4 and 6): every step can be picked,
+    no row is cut by the keys' padding, rows are labelled by query_tokens (also when L == S)."""
+    w = _weights(2, 1, 12, n_k)
+    steps = [f"y{t}" for t in range(12)]
+    ex = head_explorer(w, tokens=list("abcdefghijkl")[:n_k], query_tokens=steps, lengths=[4, 6])
+    assert not ex.view.self_attention
+    for example, keys in ((0, 4), (1, 6)):
+        ex.controls["example"].value = example
+        assert ex.controls["query"].max == 11
+        ex.controls["query"].value = 11
+        heat = next(ax for ax in ex.figure.axes if ax.images)
+        assert heat.images[0].get_array().shape == (12, keys)
+        np.testing.assert_allclose(heat.images[0].get_array(), w[example, 0, :, :keys].numpy())
+        assert [t.get_text() for t in heat.get_yticklabels()] == steps
+        assert [t.get_text() for t in heat.get_xticklabels()][:keys] == list("abcdef")[:keys]
+        assert ex.figure.axes[1].get_title() == "query 11 (y11)"
+    assert_fresh_build_matches(ex)
+
+
+def test_head_explorer_self_attention_flag():
+    """self_attention=False without query_tokens numbers the rows; True needs L == S."""
+    square = _weights(2, 1, 6, 6)
+    ex = head_explorer(square, tokens=list("abcdef"), lengths=[4, 6], self_attention=False)
+    heat = next(ax for ax in ex.figure.axes if ax.images)
+    assert heat.images[0].get_array().shape == (6, 4) and ex.controls["query"].max == 5
+    assert [t.get_text() for t in heat.get_yticklabels()] == [str(t) for t in range(6)]
+    with pytest.raises(ValueError, match="self_attention=True needs as many queries as keys"):
+        head_explorer(_weights(2, 1, 3, 6), self_attention=True)
+    one_list = head_explorer(square, tokens=list("abcdef"), lengths=[4, 6])  # one list for all
+    assert one_list.view.self_attention and one_list.controls["query"].max == 3
+    fig = plot_head(square[0, 0], length=4, query_tokens=list("uvwxyz"))
+    assert fig.axes[0].images[0].get_array().shape == (6, 4)  # rows named apart: all kept

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from course_utils.importance import LayerImportance, layer_names
 from course_utils.importance_plots import (
+    ImportanceView,
     importance_explorer,
     plot_accuracy_comparison,
     plot_example_importance,
@@ -17,6 +18,7 @@ from course_utils.importance_plots import (
     signed_shares,
 )
 from course_utils.style import new_figure
+from tests.view_tools import assert_fresh_build_matches
 
 N, K = 20, 7
 
@@ -125,7 +127,7 @@ def test_explorer_flat_input_and_validation(imps):
 
 
 def test_explorer_updates_its_panels_in_place(imps):
-    """clear=False: panels are built once per view, then only their data changes."""
+    """An ImportanceView: panels are built once per view, then only their data changes."""
     ex = importance_explorer(imps, method="ablation", index=2)
     top, bottom = (ax for ax in ex.figure.axes if ax.get_visible())
     ex.controls["index"].value = 9
@@ -141,3 +143,16 @@ def test_explorer_updates_its_panels_in_place(imps):
     ex.controls["method"].value = "mix weights"
     ex.controls["method"].value = "ablation"
     assert len(ex.figure.axes) == 3 and top.get_visible()
+
+
+def test_importance_explorer_is_a_view_that_a_fresh_build_redraws_alike(imps):
+    """Built once and updated in place (panels hidden and shown again), the explorer shows what
+    a view built anew for the same values shows, to the pixel."""
+    nested = {"lstm": {i.method: i for i in imps[:2]}, "mix": {i.method: i for i in imps}}
+    texts = [f"sentence {i}" for i in range(N)]
+    ex = importance_explorer(nested, texts=texts, targets=torch.zeros(N, dtype=torch.long))
+    moves = (("index", 7), ("model", "mix"), ("method", "mix weights"), ("model", "lstm"))
+    for name, value in moves + (("model", "mix"), ("method", "ablation"), ("index", 12)):
+        ex.controls[name].value = value
+    assert isinstance(ex.view, ImportanceView) and ex.error.value == ""
+    assert_fresh_build_matches(ex)

@@ -6,6 +6,7 @@ output must be the same with and without recording.
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
@@ -330,8 +331,8 @@ def test_output_attentions_and_return_dict_passed_by_position(args, kwargs, aske
             out = model(*args, **kwargs)
     assert isinstance(out, tuple) == as_tuple
     assert_same(out, plain)
-    if as_tuple:  # (last_hidden_state, pooler_output[, attentions])
-        assert len(out) == 2 + asked
+    if as_tuple:  # (last_hidden_state, pooler_output[, attentions, cross_attentions])
+        assert (len(out) > 2) == asked
         attentions = out[2] if asked else None
     else:
         attentions = out.attentions
@@ -352,3 +353,22 @@ def test_config_return_dict_false_gives_a_tuple():
     assert isinstance(out, tuple)
     assert_same(out, plain)
     assert rec[""].weights.shape == (2, 2, 4, 6, 6)
+
+
+@pytest.mark.parametrize("case", ["BertModel", "GPT2Model"])
+def test_the_real_forward_with_output_attentions_by_position(case):
+    """transformers 4 names output_attentions in BERT's and GPT-2's forward; 5 takes it in **kwargs."""
+    build = TUPLE_CASES[case][0]
+    torch.manual_seed(0)
+    model = _eager(build())
+    names = list(inspect.signature(model.forward).parameters)
+    if "output_attentions" not in names:
+        pytest.skip(f"{case}.forward takes output_attentions only by keyword here")
+    values = {"input_ids": IDS, "attention_mask": MASK, "output_attentions": True}
+    args = [values.get(n) for n in names[: names.index("output_attentions") + 1]]
+    with torch.no_grad():
+        plain = model(*args, return_dict=False)
+        with capture_transformer_attention(model) as rec:
+            out = model(*args, return_dict=False)
+    assert_same(out, plain)
+    torch.testing.assert_close(rec[""].weights, torch.stack(plain[-1], 1), atol=0, rtol=0)
