@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import FigureImage
 from matplotlib.patches import Rectangle
 
-from .plots import heatmap, heatmap_grid, shared_norm, to_numpy
+from .plots import heatmap, heatmap_grid, per_example, shared_norm, to_numpy
 from .style import DPI, HIDPI_SCALE, LINE_COLORS, figure_to_png, new_figure, styled
 from .widgets import FigureExplorer, View
 
@@ -166,18 +166,6 @@ def _as_batch(attention) -> np.ndarray:
     return a
 
 
-def _per_example(labels, n: int, what: str) -> list | None:
-    """Accept one label list for every example, or one list per example."""
-    if labels is None:
-        return None
-    labels = list(labels)
-    if labels and isinstance(labels[0], str | int | float | np.integer | np.floating):
-        return [labels] * n
-    if len(labels) != n:
-        raise ValueError(f"{what}: got labels for {len(labels)} examples, attention has {n}")
-    return labels
-
-
 class DecoderStepView(View):
     """The decoder-step explorer's figure: one example's alignment with the current decoder step
     boxed (left, on a fixed 0..1 scale), and that step's weights as bars over the source steps
@@ -211,8 +199,8 @@ class DecoderStepView(View):
     ) -> None:
         self.att = _as_batch(attention)
         B, T, S = self.att.shape
-        self.tokens = _per_example(tokens, B, "tokens")
-        self.query_tokens = _per_example(query_tokens, B, "query_tokens")
+        self.tokens = per_example(tokens, B)
+        self.query_tokens = per_example(query_tokens, B, what="query_tokens")
         self.expected = expected
         self.cache_background = cache_background
         self.every = max(1, int(np.ceil(S / 12)))  # at most ~12 source ticks

@@ -24,7 +24,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize, to_rgb
 from matplotlib.figure import Figure
 
-from .plots import heatmap, shared_norm, to_numpy, window_bounds
+from .plots import heatmap, per_example, shared_norm, to_numpy, window_bounds
 from .style import LINE_COLORS, WEIGHTS_CMAP, new_figure, styled
 from .widgets import FigureExplorer, View, index_control
 
@@ -456,26 +456,6 @@ def bert_attention_explorer(
     return explorer
 
 
-def _per_example(tokens: Any, n: int, length: int, what: str) -> list[list[str]] | None:
-    """``tokens`` (one list for every example, or one list per example) as one list per example."""
-    if tokens is None:
-        return None
-    tokens = list(tokens)
-    if not tokens or isinstance(tokens[0], str):
-        tokens = [tokens] * n
-    if len(tokens) != n:
-        raise ValueError(
-            f"{what}: expected one list of tokens per example ({n}), got {len(tokens)}"
-        )
-    short = [k for k, row in enumerate(tokens) if len(row) < length]
-    if short:
-        raise ValueError(
-            f"{what}: expected at least {length} tokens per example, example {short[0]} has "
-            f"{len(tokens[short[0]])}; pass one label per position (padding included)"
-        )
-    return [[str(t) for t in row] for row in tokens]
-
-
 def _without(positions: np.ndarray, labels: list[str], drop: set[str]) -> np.ndarray:
     """``positions`` whose label is not in ``drop`` (all of them if that leaves none)."""
     kept = positions[[labels[p] not in drop for p in positions]]
@@ -528,11 +508,11 @@ def transformer_explorer(
     # self-attention: query q is the key at position q + shift (a decoder's cache holds the earlier)
     same = record.kind != "cross" and n_q <= n_k
     shift = n_k - n_q if same else 0
-    keys = _per_example(tokens, n, n_k, "tokens")
+    keys = per_example(tokens, n, n_k)
     if query_tokens is None and same and keys is not None:
         queries = [row[shift:n_k] for row in keys]
     else:
-        queries = _per_example(query_tokens, n, n_q, "query_tokens")
+        queries = per_example(query_tokens, n, n_q, what="query_tokens")
     keys = keys or [[str(k) for k in range(n_k)]] * n
     queries = queries or [[str(q + shift) for q in range(n_q)]] * n
     weights = record.weights.detach().float().cpu().numpy()  # (N, L, heads, Tq, Tk), once

@@ -22,8 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FixedFormatter
 
-from .alignment_plots import _per_example
-from .plots import heatmap, heatmap_grid, to_numpy
+from .plots import heatmap, heatmap_grid, per_example, to_numpy
 from .style import LINE_COLORS, WEIGHTS_CMAP, styled
 from .widgets import FigureExplorer, View
 
@@ -236,8 +235,8 @@ class HeadView(View):
         if len(self.lengths) != n_examples:
             raise ValueError(f"got {len(self.lengths)} lengths for {n_examples} examples")
         self.self_attention = _is_self_attention(self_attention, query_tokens, self.n_q, self.n_k)
-        self.tokens = _per_example(tokens, n_examples, "tokens")
-        self.query_tokens = _per_example(query_tokens, n_examples, "query_tokens")
+        self.tokens = per_example(tokens, n_examples)
+        self.query_tokens = per_example(query_tokens, n_examples, what="query_tokens")
         self.steps = np.arange(max(self.n_q, self.n_k))
         self.parts: dict = {}
 

@@ -9,7 +9,6 @@ there. Every panel uses one colour scale; padding is never drawn.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -20,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
 from .patterns import find_pattern
-from .plots import shared_norm, to_numpy
+from .plots import per_example, shared_norm, to_numpy
 from .style import SIGNED_CMAP
 from .widgets import FigureExplorer, View, index_control
 
@@ -32,26 +31,6 @@ MAX_STEP_LABELS = 40
 THRESHOLD_STEPS = 50
 #: Height of one match row (its label and its values), in inches.
 ROW_INCHES = 0.48
-
-
-def _tokens_per_example(tokens: Any, lengths: Sequence[int]) -> list[list[str]] | None:
-    """``tokens=`` as one list of labels per example (checked against the real lengths)."""
-    if tokens is None:
-        return None
-    tokens = list(tokens)
-    if tokens and all(isinstance(t, str) for t in tokens):  # one sequence for every example
-        tokens = [tokens] * len(lengths)
-    if len(tokens) != len(lengths):
-        raise ValueError(
-            f"tokens= takes one list of str (for every example) or one list per example; got "
-            f"{len(tokens)} lists for {len(lengths)} examples"
-        )
-    for b, (labels, length) in enumerate(zip(tokens, lengths, strict=True)):
-        if len(labels) < length:
-            raise ValueError(
-                f"tokens of example {b} have {len(labels)} labels for its {length} real steps"
-            )
-    return [[str(t) for t in labels] for labels in tokens]
 
 
 def _nice_step(span: float) -> float:
@@ -86,7 +65,7 @@ class PatternView(View):
         self.trace, self.what, self.top = trace, what, top
         self.values = to_numpy(getattr(trace, what))  # (L, D, B, T, U)
         self.lengths = [int(n) for n in trace.lengths]
-        self.tokens = _tokens_per_example(tokens, self.lengths)
+        self.tokens = per_example(tokens, len(self.lengths), self.lengths)
         real = np.arange(self.values.shape[3])[None, :] < np.array(self.lengths)[:, None]  # (B, T)
         self.real_values = self.values[:, :, real]  # (L, D, real steps, U): no padding
         self.norm = shared_norm([self.real_values], signed=True)

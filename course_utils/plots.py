@@ -7,6 +7,7 @@ the panels it compares" and "labels on both axes" are implemented once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -15,9 +16,40 @@ from matplotlib.figure import Figure
 
 from .style import SIGNED_CMAP, WEIGHTS_CMAP, new_figure, styled
 
-__all__ = ["heatmap", "heatmap_grid", "shared_norm", "to_numpy", "window_bounds"]
+__all__ = ["heatmap", "heatmap_grid", "per_example", "shared_norm", "to_numpy", "window_bounds"]
 
 ArrayLike = np.ndarray | Sequence[Sequence[float]]
+
+
+def per_example(
+    tokens: Any, n: int, lengths: int | Sequence[int] | None = None, *, what: str = "tokens"
+) -> list[list[str]] | None:
+    """Position labels as one list per example: how every view reads ``tokens=``.
+
+    ``tokens`` is one list for every example (repeated) or one list per example (``n`` of them);
+    with ``lengths`` (one for all, or one per example) each list must have at least that many labels.
+    Labels become strings. ``None`` stays ``None`` (the view numbers the positions).
+    """
+    if tokens is None:
+        return None
+    tokens = list(tokens)
+    if not tokens or isinstance(tokens[0], str | int | float | np.integer | np.floating):
+        tokens = [tokens] * n
+    if len(tokens) != n:
+        raise ValueError(
+            f"{what}: one list of labels for every example, or one list per example ({n}); got "
+            f"{len(tokens)} lists"
+        )
+    out = [[str(t) for t in row] for row in tokens]
+    if lengths is not None:
+        needs = [lengths] * n if isinstance(lengths, int | np.integer) else list(lengths)
+        for b, (row, need) in enumerate(zip(out, needs, strict=True)):
+            if len(row) < int(need):
+                raise ValueError(
+                    f"{what}: example {b} has {int(need)} positions but {len(row)} labels; pass "
+                    "one label per position"
+                )
+    return out
 
 
 def window_bounds(n: int, start: int, size: int) -> tuple[int, int]:

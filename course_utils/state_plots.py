@@ -29,7 +29,7 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from .plots import heatmap, to_numpy
+from .plots import heatmap, per_example, to_numpy
 from .style import LINE_COLORS, SIGNED_CMAP, WEIGHTS_CMAP, new_figure, styled
 from .widgets import FigureExplorer, View, index_control
 
@@ -474,21 +474,6 @@ def plot_gates(
     return fig
 
 
-def _per_example(tokens, trace: Any) -> list[list[str]] | None:
-    """``tokens`` as one list per example (one list for all examples is repeated), checked."""
-    if tokens is None:
-        return None
-    tokens = list(tokens)
-    batch = trace.h.shape[2]
-    if tokens and isinstance(tokens[0], str):
-        tokens = [tokens] * batch
-    if len(tokens) != batch:
-        raise ValueError(f"tokens: got {len(tokens)} token lists for {batch} examples")
-    for b, row in enumerate(tokens):
-        _check_tokens(row, int(trace.lengths[b]), b)
-    return [[str(t) for t in row] for row in tokens]
-
-
 class StateView(View):
     """The state explorer's figure: the state-flow grid (left), one unit's states (right, top) and
     gates (right, bottom) over time, the chosen step marked.
@@ -513,7 +498,7 @@ class StateView(View):
         step: int = 0,
     ) -> None:
         self.trace = trace
-        self.tokens = _per_example(tokens, trace)
+        self.tokens = per_example(tokens, trace.h.shape[2], [int(n) for n in trace.lengths])
         self.states = _unit_states(trace)  # name -> (L, D, B, T, units)
         self.gates = {name: getattr(trace, name) for name in _gates(trace)}
         self.norms = _state_norms(self.states)  # one scale per state for every view

@@ -165,7 +165,7 @@ def test_explorer_accepts_one_alignment_and_shared_labels():
     ex = decoder_step_explorer(anti_diagonal(3), tokens=["a", "b", "c"], step=2)
     assert set(ex.controls) == {"step"}
     assert "decoder step 2" in ex.figure.axes[1].get_title()
-    with pytest.raises(ValueError, match="got labels for 1 examples, attention has 2"):
+    with pytest.raises(ValueError, match="one list per example \\(2\\); got 1 lists"):
         decoder_step_explorer(torch.rand(2, 3, 3), tokens=[["a", "b", "c"]])
     with pytest.raises(ValueError, match=r"expected attention of shape \(batch, target_len"):
         decoder_step_explorer(torch.rand(3))

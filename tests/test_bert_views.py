@@ -265,7 +265,7 @@ def test_transformer_explorer_windows_long_inputs_and_updates_in_place():
 
 def test_transformer_explorer_explains_bad_input():
     record = _record()
-    with pytest.raises(ValueError, match="at least 5 tokens per example"):
+    with pytest.raises(ValueError, match="example 0 has 5 positions but 3 labels"):
         transformer_explorer(record, tokens=list("abc"))
     with pytest.raises(ValueError, match="example must be in 0..1"):
         transformer_explorer(record, example=2)

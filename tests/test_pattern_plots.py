@@ -89,7 +89,7 @@ def test_one_direction_one_layer_hide_their_controls(explorer):
 def test_tokens_and_states_are_checked(trace):
     with pytest.raises(ValueError, match="4 lists for 3 examples|one list per example"):
         PatternView(trace, tokens=[["a"]] * 3)
-    with pytest.raises(ValueError, match="tokens of example 0 have 2 labels for its 12"):
+    with pytest.raises(ValueError, match="example 0 has 12 positions but 2 labels"):
         PatternView(trace, tokens=[["a", "b"]] * 4)
     with pytest.raises(ValueError, match="one of this trace's states"):
         PatternView(trace, what="f")

@@ -257,5 +257,5 @@ def test_tokens_label_the_steps_under_the_input_arrows(packed_trace) -> None:
     assert written() == words[1][:4]
     ax = plot_state_flow(packed_trace, example=2, tokens=words[2][:6]).axes[0]
     assert [t.get_text() for t in ax.texts if t.get_text().startswith("w")] == words[2][:6]
-    with pytest.raises(ValueError, match="example 0 has 9 steps but 3 tokens"):
+    with pytest.raises(ValueError, match="example 0 has 9 positions but 3 labels"):
         state_explorer(packed_trace, tokens=["a", "b", "c"])
