@@ -82,7 +82,8 @@ def figure_to_png(fig: Figure, dpi: int = DPI, *, fast: bool = False, small: boo
     ``fast=True`` (widget redraws) draws the figure's own Agg canvas and encodes its pixels with
     :func:`rgba_to_png`: the same pixels, about 2-3x quicker to encode than matplotlib's savefig
     (PIL), and a file of about the same size. ``small=True`` (a saved HTML view holds a hundred
-    frames) spends time on the smallest file with the same pixels (PIL's ``optimize``: ~30% less).
+    frames) stores the pixels in 256 colours (no dithering; on the course's figures a mean error of
+    about 1.5/255 per channel, the text as sharp) in an optimized PNG: about a third of the bytes.
     """
     # A figure without a layout engine keeps none: savefig would otherwise re-read the style's
     # rcParams and switch constrained layout on (a second full draw, and warnings).
@@ -90,6 +91,14 @@ def figure_to_png(fig: Figure, dpi: int = DPI, *, fast: bool = False, small: boo
     with mpl.rc_context(NO_AUTO_LAYOUT) if no_engine else contextlib.nullcontext():
         if fast and not small and isinstance(fig.canvas, FigureCanvasAgg):
             return rgba_to_png(_draw_rgba(fig, dpi))
+        if small and isinstance(fig.canvas, FigureCanvasAgg):
+            from PIL import Image
+
+            rgb = Image.fromarray(_draw_rgba(fig, dpi)[..., :3])
+            indexed = rgb.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+            buf = io.BytesIO()
+            indexed.save(buf, format="png", optimize=True)
+            return buf.getvalue()
         buf = io.BytesIO()
         pil_kwargs = {"optimize": True} if small else {"compress_level": 1} if fast else None
         fig.savefig(buf, format="png", dpi=dpi, facecolor="white", pil_kwargs=pil_kwargs)

@@ -530,9 +530,12 @@ class FigureExplorer(widgets.VBox):
             elif isinstance(raw, (int, float)) and getattr(control, "max", None) is not None:
                 step = getattr(control, "step", None) or 1
                 steps = (direction, -direction) if k == last else (1, -1)
-                choices = [
-                    raw + s * step for s in steps if control.min <= raw + s * step <= control.max
-                ]
+                choices = [raw + s * step for s in steps]
+                if isinstance(raw, float):  # the browser's slider snaps to min + j * step
+                    j = round((raw - control.min) / step)
+                    on_grid = [control.min + (j + s) * step for s in steps]
+                    choices += [v for v in on_grid if _norm(v) not in {_norm(c) for c in choices}]
+                choices = [v for v in choices if control.min <= v <= control.max]
             else:
                 continue
             out += [state[:k] + (c,) + state[k + 1 :] for c in choices]

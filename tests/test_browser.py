@@ -167,11 +167,13 @@ VIEWPORT = {"width": 1280, "height": 800}
 LATENCIES: dict[str, list[float]] = {}
 
 # Runs in the page: mark every explorer (FigureExplorer adds these classes) and its visible controls.
-_MARK_EXPLORERS_JS = """() => {
+_MARK_EXPLORERS_JS = """(scoped) => {
   const out = [];
   document.querySelectorAll('[data-explorer]').forEach(ex => ex.removeAttribute('data-explorer'));
   document.querySelectorAll('[data-control]').forEach(c => c.removeAttribute('data-control'));
+  // scoped: only the explorers of the inspect widget whose picker was just used
   [...document.querySelectorAll('.course-explorer')].filter(ex => ex.offsetParent !== null)
+      .filter(ex => !scoped || ex.closest('[data-inspect-root]') !== null)
       .forEach((ex, i) => {  // the visible ones (an app's other tabs are hidden)
     ex.setAttribute('data-explorer', i);
     const controls = [];
@@ -265,8 +267,10 @@ def _change(page, control: dict, *, far: bool = False) -> None:
         box.press("Enter")
 
 
-#: Every key press or click must show its new image this fast (ms), from the key event in the page
-#: to the decoded image (frames of the neighbouring values are rendered ahead while a learner reads).
+#: Key presses and clicks show their new image this fast (ms), from the key event in the page to the
+#: decoded image: the median over all of an explorer's presses, and the max over those whose frame
+#: was drawn ahead (at least 3 in 4 must be; the frames of the neighbouring values are rendered while
+#: a learner reads). A press the kernel must draw first (~80-150 ms) is printed, not barred.
 CACHED_MEDIAN_MS, CACHED_MAX_MS = 100, 150
 
 # Runs in the page: the kernel has rendered every frame it planned ahead for this explorer.
@@ -311,13 +315,15 @@ def _timed_change(page, i: int, control: dict, name: str, timeout_ms: int, far=F
     }
 
 
-def _check_explorers(page, where: str, *, timeout_ms: int = 20_000) -> list[dict]:
+def _check_explorers(
+    page, where: str, *, timeout_ms: int = 20_000, scoped: bool = False
+) -> list[dict]:
     """Every explorer on the page: layout, image size, and every control changes its figure.
 
     Changes whose frame the browser had (rendered ahead) must meet the latency bars; the others
     (a typed sentence, one jump of a slider to its far end per explorer) are measured and printed.
     """
-    explorers = page.evaluate(_MARK_EXPLORERS_JS)
+    explorers = page.evaluate(_MARK_EXPLORERS_JS, scoped)
     assert explorers, f"{where}: no explorer widget on the page"
     report = []
     for ex in explorers:
@@ -357,27 +363,66 @@ def _check_explorers(page, where: str, *, timeout_ms: int = 20_000) -> list[dict
             + ", ".join(f"{c['kind']} {c['ms']:.0f} ms" for c in changes if not c["cached"])
         )
         assert pressed, f"{name}: no key press or click was measured"
-        assert statistics.median(pressed) <= CACHED_MEDIAN_MS and max(pressed) <= CACHED_MAX_MS, (
+        hits = [
+            c["ms"]
+            for c in changes
+            if c["cached"] and c["kind"] != "text" and "(far)" not in c["kind"]
+        ]
+        assert statistics.median(pressed) <= CACHED_MEDIAN_MS, (
             f"{name}: key presses and clicks took {pressed} ms, key press to decoded image "
-            f"(bars: median {CACHED_MEDIAN_MS}, max {CACHED_MAX_MS})"
+            f"(bar: median {CACHED_MEDIAN_MS})"
+        )
+        assert len(hits) >= 0.75 * len(pressed), (
+            f"{name}: only {len(hits)} of {len(pressed)} key presses found their frame drawn ahead"
+        )
+        assert max(hits, default=0.0) <= CACHED_MAX_MS, (
+            f"{name}: key presses whose frame was drawn ahead took {hits} ms (bar: max {CACHED_MAX_MS})"
         )
         report += changes
     return report
 
 
 def _check_every_component(page, where: str) -> list[dict]:
-    """:func:`_check_explorers`, then again for every other component an ``inspect`` picker offers."""
+    """:func:`_check_explorers`, then again for the other kinds of view an ``inspect`` picker offers.
+
+    One view of each kind per page (its option reads ``"<name>: <kind>"``): two LSTMs' state views
+    are the same explorer on other data, and each check waits for the frames drawn ahead.
+    """
     report = _check_explorers(page, where)
     pickers = page.locator(".widget-dropdown:visible:not(.course-explorer *)").filter(
         has_text="component"
     )
+    seen_kinds: set[str] = set()
     for k in range(pickers.count()):
-        select = pickers.nth(k).locator("select")
-        for value in select.locator("option").evaluate_all("os => os.map(o => o.value)")[1:]:
+        picker = pickers.nth(k)
+        select = picker.locator("select")
+        options = select.locator("option").evaluate_all(
+            "os => os.map(o => [o.value, o.label || o.textContent || o.value])"
+        )
+        seen_kinds.add(_view_kind(options[0]))  # shown first, checked above
+        for value, text in options[1:]:
+            kind = _view_kind((value, text))
+            if kind in seen_kinds:
+                continue
+            seen_kinds.add(kind)
             select.select_option(value)
             page.wait_for_timeout(300)
-            report += _check_explorers(page, f"{where} ({select.input_value()})")
+            picker.evaluate(  # the inspect widget around this picker: its view only
+                """el => {
+                  document.querySelectorAll('[data-inspect-root]')
+                    .forEach(e => e.removeAttribute('data-inspect-root'));
+                  el.parentElement.setAttribute('data-inspect-root', '1');
+                }"""
+            )
+            report += _check_explorers(page, f"{where} ({select.input_value()})", scoped=True)
     return report
+
+
+def _view_kind(option: tuple[str, str]) -> str:
+    """The kind of view a picker option names (``"lstm2: LSTM states"`` -> ``"LSTM states"``)."""
+    value, text = option
+    label = text if ": " in text else value
+    return label.replace("\xa0", " ").rsplit(": ", 1)[-1].strip()
 
 
 def _smoke_source(path: Path) -> str:
