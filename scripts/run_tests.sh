@@ -6,10 +6,10 @@
 #          papermill runs with small parameters; the browser test;
 #          nbval over every notebook (cells tagged nbval-check-output must print what is committed),
 #          then nbval again with ATEN_CPU_CAPABILITY=default (the kernels of a CPU without AVX2)
-#          over notebooks 00-07.
+#          over notebooks 00-04.
 #   job 2: every notebook run at SEED 1 and at SEED 2 with its full parameters must print the same
 #          "Verdict:" lines as the committed run (tests/test_evidence.py, marker `seeds`); then nbval
-#          with ATEN_CPU_CAPABILITY=default over notebooks 08-10 (the split keeps the jobs even).
+#          with ATEN_CPU_CAPABILITY=default over notebooks 05-10 (the split keeps the jobs even).
 # Extra arguments go to job 1's main pytest run. COURSE_SKIP_SEEDS=1 skips job 2 (and then job 1
 # runs the ATEN_CPU_CAPABILITY=default nbval over every notebook).
 set -euo pipefail
@@ -22,10 +22,10 @@ NBVAL=(--nbval-lax --nbval-current-env --nbval-cell-timeout=300
 PYTEST=("$BIN/python" -m pytest -p no:cacheprovider)
 mkdir -p .cache
 SEEDS_LOG=.cache/seed-verdicts.log
-ATEN_JOB1=() ATEN_JOB2=()  # notebooks 00-07 in job 1, 08 and later in job 2
+ATEN_JOB1=() ATEN_JOB2=()  # notebooks 00-04 in job 1, 05 and later in job 2
 for nb in notebooks/*.ipynb; do
   case "$(basename "$nb")" in
-    0[89]_* | [1-9][0-9]_*) ATEN_JOB2+=("$nb") ;;
+    0[5-9]_* | [1-9][0-9]_*) ATEN_JOB2+=("$nb") ;;
     *) ATEN_JOB1+=("$nb") ;;
   esac
 done
